@@ -1,0 +1,1 @@
+"""Dataset schema, loaders, validation, splits and dataset cards."""

@@ -1,0 +1,1 @@
+"""Encoder protocol, registry of known models and prompts, and backends."""
