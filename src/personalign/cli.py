@@ -1,0 +1,272 @@
+"""The ``personalign`` command line (typer + rich).
+
+Exit codes: 0 success, 2 bad input (dataset, option, model spec), 3 a model cannot be had.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from personalign import __version__
+from personalign.data.errors import DatasetError
+from personalign.embeddings import EvalModel
+from personalign.languages import parse_language_list
+from personalign.models.base import ModelUnavailable
+from personalign.tasks.base import parse_tasks
+
+app = typer.Typer(
+    help="Evaluate how well embedding models align personas with instructions in 12 Indian "
+    "languages and English.",
+    no_args_is_help=False,
+    add_completion=False,
+)
+console = Console()
+err = Console(stderr=True)
+
+
+def _fail(message: str, code: int = 2) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    raise typer.Exit(code)
+
+
+def _load_custom(spec: str, **kwargs: Any) -> EvalModel:
+    """``py:package.module:attr`` -> attr(**kwargs) or attr itself (an encoder object)."""
+    try:
+        _, module_name, attr = spec.split(":", 2)
+    except ValueError:
+        raise ValueError(f"custom model {spec!r} must look like py:package.module:attr") from None
+    obj = getattr(importlib.import_module(module_name), attr)
+    encoder = obj() if isinstance(obj, type) or callable(obj) and not hasattr(obj, "kind") \
+        else obj
+    prompt_fn = getattr(encoder, "prompt", None)
+    return EvalModel(
+        name=getattr(encoder, "name", attr), encoder=encoder,
+        prompt=prompt_fn if callable(prompt_fn) else (lambda role, direction: ""),
+        batch_size=kwargs.get("batch_size", 32),
+    )
+
+
+def resolve_models(
+    names: list[str], *, protocol: str, device: str, dtype: str, batch_size: int,
+    max_length: int | None, trust_remote_code: bool,
+) -> list[EvalModel]:
+    from personalign.models.load import load_model
+    from personalign.models.registry import get_spec
+
+    prompt_set = "paper" if protocol == "paper" else "card"
+    models: list[EvalModel] = []
+    for name in names:
+        if name.startswith("py:"):
+            models.append(_load_custom(name, batch_size=batch_size))
+            continue
+        encoder = load_model(name, device=device, dtype=dtype, max_length=max_length,
+                             batch_size=batch_size, trust_remote_code=trust_remote_code)
+        spec = get_spec(name)
+
+        def prompt(role: str, direction: str, spec: Any = spec) -> str:
+            return spec.prompt(prompt_set, role, direction) if spec is not None else ""
+
+        models.append(EvalModel(name=spec.name if spec else name, encoder=encoder,
+                                prompt=prompt, batch_size=batch_size,
+                                description=spec.description if spec else ""))
+    return models
+
+
+@app.callback(invoke_without_command=True)
+def main(
+    ctx: typer.Context,
+    version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False,
+) -> None:
+    if version:
+        console.print(f"personalign {__version__}")
+        raise typer.Exit(0)
+    if ctx.invoked_subcommand is None:
+        console.print(ctx.get_help())
+
+
+@app.command()
+def run(
+    dataset: Annotated[str, typer.Option(help="Dataset name, folder or file.")] = "pa-authored",
+    models: Annotated[str | None, typer.Option(
+        help="Comma-separated model names, local folders, hub ids or py:module:attr. "
+        "Default: the offline defaults.")] = None,
+    tasks: Annotated[str, typer.Option(help="Comma-separated: t1,t2,t3,t4 or all.")] = "all",
+    languages: Annotated[str | None, typer.Option(
+        help="Comma-separated language codes or names (default: all present).")] = None,
+    protocol: Annotated[str, typer.Option(help="corrected | paper")] = "corrected",
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N | mps")] = "auto",
+    dtype: Annotated[str, typer.Option(help="fp32 | fp16 | bf16")] = "fp32",
+    batch_size: Annotated[int, typer.Option(min=1)] = 32,
+    max_length: Annotated[int | None, typer.Option(help="Max tokens per text.")] = None,
+    limit: Annotated[int | None, typer.Option(
+        min=1, help="Use only the first N pair ids (sorted), for quick runs.")] = None,
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("runs/latest"),
+    cache_dir: Annotated[Path | None, typer.Option(
+        help="Embedding store (default $PERSONALIGN_CACHE or ~/.cache/personalign).")] = None,
+    skip_bad_rows: Annotated[bool, typer.Option(
+        help="Skip malformed rows (reported) instead of stopping.")] = False,
+    seed: Annotated[int, typer.Option()] = 42,
+    retrieval_split: Annotated[str, typer.Option(
+        help="Pairs used by retrieval tasks: all | test.")] = "all",
+    trust_remote_code: Annotated[bool, typer.Option(
+        help="Allow model repositories to run their own code.")] = False,
+) -> None:
+    """Evaluate models on the four tasks; print a leaderboard and write results to --out."""
+    from personalign.data.loaders import load_dataset
+    from personalign.data.validate import validate_dataset
+    from personalign.models.registry import DEFAULT_MODELS
+    from personalign.report.leaderboard import leaderboard_rows
+    from personalign.report.write import write_run
+    from personalign.runner import Progress as RunProgress
+    from personalign.runner import RunConfig, evaluate
+    from personalign.store import EmbeddingStore
+
+    if protocol not in ("corrected", "paper"):
+        _fail(f"--protocol must be 'corrected' or 'paper', not {protocol!r}")
+    if retrieval_split not in ("all", "test"):
+        _fail(f"--retrieval-split must be 'all' or 'test', not {retrieval_split!r}")
+    try:
+        task_list = parse_tasks(tasks)
+        langs = parse_language_list(languages)
+    except ValueError as exc:
+        _fail(str(exc))
+    try:
+        ds = load_dataset(dataset, skip_bad_rows=skip_bad_rows, languages=langs, limit=limit)
+        validate_dataset(ds, strict=True)
+    except DatasetError as exc:
+        _fail(str(exc))
+    for skipped in ds.meta.get("skipped", []):
+        err.print(f"[yellow]skipped[/] {skipped}", highlight=False)
+    names = [m.strip() for m in models.split(",") if m.strip()] if models else list(
+        DEFAULT_MODELS)
+    try:
+        eval_models = resolve_models(names, protocol=protocol, device=device, dtype=dtype,
+                                     batch_size=batch_size, max_length=max_length,
+                                     trust_remote_code=trust_remote_code)
+    except ModelUnavailable as exc:
+        _fail(str(exc), code=3)
+    except (ValueError, ImportError, AttributeError) as exc:
+        _fail(f"cannot load model: {exc}")
+    counts = ds.counts()
+    console.print(f"[bold]personalign {__version__}[/] dataset [cyan]{ds.name}[/] "
+                  f"({len(ds.pair_ids())} pairs, {len(counts)} languages), "
+                  f"models {', '.join(m.name for m in eval_models)}, tasks "
+                  f"{','.join(task_list)}, protocol {protocol}")
+    config = RunConfig(tasks=task_list, protocol=protocol, seed=seed,
+                       retrieval_split=retrieval_split)
+    store = EmbeddingStore(cache_dir)
+    started = time.perf_counter()
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), TimeRemainingColumn(), console=err,
+                  transient=False) as bar:
+        current: dict[str, Any] = {}
+
+        def start(label: str, total: int) -> None:
+            current["id"] = bar.add_task(label, total=total)
+
+        def advance(n: int) -> None:
+            if "id" in current:
+                bar.advance(current["id"], n)
+
+        output = evaluate(ds, eval_models, config, store,
+                          RunProgress(start=start, advance=advance,
+                                      log=lambda msg: bar.console.log(msg)))
+    elapsed = time.perf_counter() - started
+    paths = write_run(out, ds, output, config=config, models=eval_models, device=device,
+                      elapsed_s=elapsed)
+    _print_leaderboard(leaderboard_rows(output.entries, output.analyses))
+    console.print(f"store: {output.store_stats}  time: {elapsed:.1f}s")
+    console.print("wrote " + ", ".join(str(p) for p in paths))
+
+
+def _print_leaderboard(rows: list[dict[str, Any]]) -> None:
+    from personalign.report.leaderboard import COLUMNS, fmt
+
+    table = Table(title="personalign leaderboard (macro averages; R@1 = Recall@1)")
+    for col in COLUMNS:
+        table.add_column(col, justify="left" if col in ("model", "xl_drop_ci") else "right")
+    for row in rows:
+        table.add_row(*[fmt(row.get(c, "")) for c in COLUMNS])
+    console.print(table)
+
+
+@app.command("models")
+def models_cmd(
+    prompts: Annotated[bool, typer.Option(help="Show both prompt sets.")] = True,
+) -> None:
+    """List known models, whether each runs offline here, and their prompts."""
+    from personalign.models.registry import DEFAULT_MODELS, availability, list_specs
+
+    table = Table(title="known models")
+    for col in ("name", "backend", "dim", "params", "license", "offline here", "prompts"):
+        table.add_column(col)
+    for spec in list_specs():
+        ok, why = availability(spec)
+        shown = ""
+        if prompts:
+            parts = []
+            for pset in ("card", "paper"):
+                q = spec.prompt(pset, "query", "p2i")
+                d = spec.prompt(pset, "document", "p2i")
+                parts.append(f"{pset}: q={q!r} d={d!r}")
+            shown = "\n".join(parts)
+        name = spec.name + (" (default)" if spec.name in DEFAULT_MODELS else "")
+        table.add_row(name, spec.backend, str(spec.dim or ""),
+                      f"{spec.params / 1e6:.0f}M" if spec.params else "", spec.license or "",
+                      "yes" if ok else f"no: {why}", shown)
+    console.print(table)
+
+
+@app.command("datasets")
+def datasets_cmd(
+    describe: Annotated[str | None, typer.Argument(
+        help="A dataset name, folder or file to describe (dataset card).")] = None,
+    skip_bad_rows: Annotated[bool, typer.Option()] = False,
+) -> None:
+    """List known datasets, or print the card of one."""
+    from personalign.data.card import dataset_card
+    from personalign.data.loaders import load_dataset
+    from personalign.data.registry import list_datasets
+
+    if describe:
+        try:
+            ds = load_dataset(describe, skip_bad_rows=skip_bad_rows)
+        except DatasetError as exc:
+            _fail(str(exc))
+        console.print(dataset_card(ds), markup=False, highlight=False)
+        return
+    table = Table(title="datasets")
+    for col in ("name", "languages", "size", "available", "description"):
+        table.add_column(col)
+    for info in list_datasets():
+        table.add_row(info.name, str(info.languages), str(info.size), str(info.availability),
+                      info.description)
+    console.print(table)
+
+
+def _mount_optional(name: str, module: str, attr: str, help_text: str) -> None:
+    try:
+        sub = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError):
+        return
+    app.add_typer(sub, name=name, help=help_text)
+
+
+_mount_optional("build", "personalign.build.cli", "build_app",
+                "Build datasets: synthesize, translate, check, validate.")
+
