@@ -31,6 +31,7 @@ from personalign.build.agreement import (
     raw_agreement,
     read_ratings,
 )
+from personalign.data.errors import DatasetError
 
 PUBLISHED = Path(__file__).resolve().parents[3] / "shared" / "data" / "pi-indic-align-validation"
 needs_published = pytest.mark.skipif(
@@ -200,7 +201,7 @@ def test_language_of_file() -> None:
     assert language_of_file(Path("hin_Deva.csv")) == "hin_Deva"
     assert language_of_file(Path("Odia.csv")) == "ory_Orya"
     assert language_of_file(Path("Nirdesha_Multilingual_Validation - Punjabi.csv")) == "pan_Guru"
-    with pytest.raises(ValueError, match="cannot tell the language"):
+    with pytest.raises(DatasetError, match=r"ratings\.csv: cannot tell the language"):
         language_of_file(Path("ratings.csv"))
 
 
@@ -210,11 +211,44 @@ def test_read_ratings_reports_file_and_row(tmp_path: Path) -> None:
         "id,expert_1,expert_2\n1,Completely Agree,2\n2,Partially Agree,Maybe\n",
         encoding="utf-8",
     )
-    with pytest.raises(ValueError, match=r"Hindi\.csv: data row 2 \(line 3\), column 'expert_2'"):
+    with pytest.raises(
+        DatasetError,
+        match=r"Hindi\.csv, line 3 \(record 2\): data row 2, column 'expert_2': unknown rating",
+    ):
         read_ratings(path)
-    path.write_text("id,expert_1,expert_2\n1,2,0\n1,2,1\n", encoding="utf-8")
-    with pytest.raises(ValueError, match="already in data row 1"):
+    # a quoted cell spanning two lines moves the next row's start line
+    path.write_text('id,expert_1,expert_2,note\n1,2,0,"two\nlines"\n1,2,1,x\n',
+                    encoding="utf-8")
+    with pytest.raises(DatasetError, match=r"line 4 \(record 1\): .*already in data row 1"):
         read_ratings(path)
+    path.write_text("id,a,b\n1,2,0\n", encoding="utf-8")
+    with pytest.raises(DatasetError, match="not a rating sheet"):
+        read_ratings(path)
+
+
+def test_agreement_table_on_a_folder(tmp_path: Path) -> None:
+    (tmp_path / "notes.csv").write_text("x,y\n1,2\n", encoding="utf-8")  # skipped
+    (tmp_path / "Tamil.csv").write_text(
+        "id,expert_1,expert_2\n1,Completely Agree,Completely Agree\n"
+        "2,Partially Agree,Do Not Agree\n3,Completely Agree,Partially Agree\n"
+        "4,Partially Agree,Partially Agree\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "hin_Deva.csv").write_text(
+        "pair_id,rater_1,rater_2\na,2,2\nb,1,1\nc,0,2\nd,,1\n", encoding="utf-8-sig")
+    rows = agreement_table(tmp_path, n_boot=10)
+    assert [(r["language"], r["file"], r["n_items"]) for r in rows] == [
+        ("hin_Deva", "hin_Deva.csv", 3), ("tam_Taml", "Tamil.csv", 4)]
+    assert rows[0]["n_incomplete"] == 1
+    assert rows[0]["raw_agreement"] == pytest.approx(2 / 3)
+    assert rows[1]["raw_agreement"] == pytest.approx(0.5)
+    (tmp_path / "Hindi.csv").write_text("id,expert_1,expert_2\n1,2,2\n", encoding="utf-8")
+    with pytest.raises(DatasetError, match="both sheets for hin_Deva"):
+        agreement_table(tmp_path)
+    (tmp_path / "Hindi.csv").unlink()
+    (tmp_path / "Tamil.csv").write_text("id,expert_1,expert_2\n1,2,\n", encoding="utf-8")
+    with pytest.raises(DatasetError, match=r"Tamil\.csv: no row is rated by both"):
+        agreement_table(tmp_path)
 
 
 # ------------------------------------------------------------- the published table

@@ -54,6 +54,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from personalign.data.errors import DatasetError
 from personalign.languages import ALL_CODES, resolve
 
 LABELS: tuple[str, ...] = ("Do Not Agree", "Partially Agree", "Completely Agree")
@@ -402,16 +403,16 @@ def agreement_report(
 
 def language_of_file(path: Path) -> str:
     """Language code from a sheet's file name: "hin_Deva.csv", "Hindi.csv" or the published
-    "Nirdesha_Multilingual_Validation - Hindi.csv". Raises ValueError naming the file."""
+    "Nirdesha_Multilingual_Validation - Hindi.csv". Raises DatasetError naming the file."""
     stem = path.stem
     for candidate in (stem, stem.rsplit(" - ", 1)[-1]):
         try:
             return resolve(candidate).code
         except ValueError:
             continue
-    raise ValueError(
-        f"{path}: cannot tell the language from the file name; name the sheet after a "
-        f"language code or name, e.g. hin_Deva.csv or Hindi.csv"
+    raise DatasetError(
+        "cannot tell the language from the file name; name the sheet after a language "
+        "code or name, e.g. hin_Deva.csv or Hindi.csv", path=path,
     )
 
 
@@ -433,29 +434,34 @@ def read_ratings(path: Path) -> list[tuple[str, str | None, str | None]]:
 
     Only the id and rating columns are read: text columns are not parsed, so a row whose
     text holds invalid JSON (one Punjabi row of the published sheets) still counts.
-    Raises ValueError naming the file, row and column for an unknown rating, a missing or
-    duplicate id, or a header without rating columns.
+    Raises DatasetError (file, line where the row starts, pair id) for an unknown rating, a
+    missing or duplicate id, or a header without rating columns.
     """
     path = Path(path)
     with path.open(encoding="utf-8-sig", newline="") as fh:
         reader = csv.DictReader(fh)
         columns = rating_columns(reader.fieldnames or [])
         if columns is None:
-            raise ValueError(
-                f"{path}: not a rating sheet; expected columns pair_id, rater_1, rater_2 "
-                f"(or the published id, expert_1, expert_2), found {reader.fieldnames}"
+            raise DatasetError(
+                "not a rating sheet: expected columns pair_id, rater_1, rater_2 (or the "
+                f"published id, expert_1, expert_2), found {reader.fieldnames}",
+                path=path,
             )
         id_col, col1, col2 = columns
         out: list[tuple[str, str | None, str | None]] = []
         seen: dict[str, int] = {}
+        end = reader.line_num  # the header's last line
         for row_no, row in enumerate(reader, start=1):
-            where = f"{path}: data row {row_no} (line {reader.line_num})"
+            line, end = end + 1, reader.line_num  # a quoted text cell may span lines
             pair_id = (row.get(id_col) or "").strip()
             if not pair_id:
-                raise ValueError(f"{where}: empty {id_col!r}; every row needs its pair id")
+                raise DatasetError(f"data row {row_no}: empty {id_col!r}; every row needs "
+                                   "its pair id", path=path, line=line)
             if pair_id in seen:
-                raise ValueError(
-                    f"{where}: pair id {pair_id!r} already in data row {seen[pair_id]}"
+                raise DatasetError(
+                    f"data row {row_no}: pair id {pair_id!r} already in data row "
+                    f"{seen[pair_id]}; keep one row per pair",
+                    path=path, line=line, record_id=pair_id,
                 )
             seen[pair_id] = row_no
             labels: list[str | None] = []
@@ -463,7 +469,8 @@ def read_ratings(path: Path) -> list[tuple[str, str | None, str | None]]:
                 try:
                     code = parse_rating(row.get(col))
                 except ValueError as exc:
-                    raise ValueError(f"{where}, column {col!r}: {exc}") from None
+                    raise DatasetError(f"data row {row_no}, column {col!r}: {exc}",
+                                       path=path, line=line, record_id=pair_id) from None
                 labels.append(None if code is None else LABELS[code])
             out.append((pair_id, labels[0], labels[1]))
     return out
@@ -472,10 +479,10 @@ def read_ratings(path: Path) -> list[tuple[str, str | None, str | None]]:
 def rating_sheets(folder: Path) -> list[tuple[str, Path]]:
     """(language code, path) of every rating sheet (*.csv with rating columns) in
     ``folder``, in the order of the language table; other CSVs are skipped. Raises
-    ValueError when two sheets resolve to the same language or none is found."""
+    DatasetError when two sheets resolve to the same language or none is found."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise ValueError(f"{folder}: not a folder")
+        raise DatasetError("not a folder; give the folder that holds the sheets", path=folder)
     found: dict[str, Path] = {}
     for path in sorted(folder.glob("*.csv")):
         with path.open(encoding="utf-8-sig", newline="") as fh:
@@ -484,12 +491,13 @@ def rating_sheets(folder: Path) -> list[tuple[str, Path]]:
             continue
         lang = language_of_file(path)
         if lang in found:
-            raise ValueError(f"{found[lang]} and {path} are both sheets for {lang}; keep one")
+            raise DatasetError(f"{found[lang].name} and {path.name} are both sheets for "
+                               f"{lang}; keep one", path=folder)
         found[lang] = path
     if not found:
-        raise ValueError(
-            f"{folder}: no rating sheet found (CSV files with columns pair_id, rater_1, "
-            "rater_2 or id, expert_1, expert_2)"
+        raise DatasetError(
+            "no rating sheet found (CSV files with columns pair_id, rater_1, rater_2 or "
+            "id, expert_1, expert_2)", path=folder,
         )
     return [(code, found[code]) for code in ALL_CODES if code in found]
 
@@ -502,12 +510,27 @@ def agreement_table(
     ``file`` added in front."""
     rows: list[dict[str, Any]] = []
     for lang, path in rating_sheets(folder):
-        ratings = read_ratings(path)
-        report = agreement_report(
-            [r[1] for r in ratings], [r[2] for r in ratings], n_boot=n_boot, seed=seed
-        )
+        report = sheet_agreement(path, read_ratings(path), n_boot=n_boot, seed=seed)
         rows.append({"language": lang, "name": resolve(lang).name, "file": path.name, **report})
     return rows
+
+
+def sheet_agreement(
+    path: Path,
+    ratings: Sequence[tuple[str, str | None, str | None]],
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """``agreement_report`` of one sheet's (pair id, rating 1, rating 2) rows; a sheet with
+    no row rated by both raters raises DatasetError naming the file."""
+    if not any(a is not None and b is not None for _, a, b in ratings):
+        raise DatasetError(
+            "no row is rated by both raters yet; fill rater_1 and rater_2 (or move the "
+            "sheet out of the folder)", path=path,
+        )
+    return agreement_report([r[1] for r in ratings], [r[2] for r in ratings],
+                            n_boot=n_boot, seed=seed)
 
 
 def read_published_table(path: Path) -> dict[str, dict[str, float]]:
@@ -520,8 +543,10 @@ def read_published_table(path: Path) -> dict[str, dict[str, float]]:
             try:
                 lang = language_of_file(Path(row["file_name"]))
                 out[lang] = {col: float(row[col]) for col in PUBLISHED_COLUMNS}
-            except (KeyError, ValueError) as exc:
-                raise ValueError(f"{path}: data row {row_no}: {exc}") from None
+            except (KeyError, ValueError, DatasetError) as exc:
+                raise DatasetError(f"data row {row_no}: {exc}; expected the columns "
+                                   f"file_name, {', '.join(PUBLISHED_COLUMNS)}",
+                                   path=path) from None
     return out
 
 
