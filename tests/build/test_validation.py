@@ -210,3 +210,50 @@ def test_validation_report_reads_the_published_format() -> None:
     assert len(ours) == 12 and all(r["parallel"] for r in ours)
     for a, b in zip(ours, ref, strict=True):
         assert {k: a[k] for k in b} == b
+
+
+# ------------------------------------------------------------------------------- CLI
+
+
+def test_cli_export_and_agreement(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from personalign.build import cli_validate
+
+    ds = make_dataset()
+    monkeypatch.setattr(cli_validate, "_load", lambda spec, skip_bad_rows: ds)
+    runner = CliRunner()
+    sheets = tmp_path / "sheets"
+    result = runner.invoke(cli_validate.validate_app, [
+        "export", "toy", "--out", str(sheets), "--n", "10", "--languages", "tam,Hindi"])
+    assert result.exit_code == 0, result.output
+    assert "stratified by domain" in result.output
+    assert sorted(p.name for p in sheets.glob("*.csv")) == ["hin_Deva.csv", "tam_Taml.csv"]
+    result = runner.invoke(cli_validate.validate_app, [
+        "export", "toy", "--out", str(sheets), "--n", "30"])
+    assert result.exit_code == 2 and "asked for n=30 pairs but only 20" in result.output
+
+    fill(sheets / "hin_Deva.csv", [("2", "2"), ("1", "1"), ("2", "1")])
+    fill(sheets / "tam_Taml.csv", [("2", "2"), ("0", "0"), ("2", "2")])
+    out = tmp_path / "agreement.json"
+    result = runner.invoke(cli_validate.validate_app, [
+        "agreement", str(sheets), "--out", str(out), "--n-boot", "20"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(out.read_text(encoding="utf-8"))
+    assert [r["language"] for r in doc["rows"]] == ["hin_Deva", "tam_Taml"]
+    assert doc["rows"][1]["raw_agreement"] == 1.0
+    assert doc["rows"][0]["n_incomplete"] == 7 and doc["published_comparison"] is None
+    out_csv = tmp_path / "agreement.csv"
+    result = runner.invoke(cli_validate.validate_app, [
+        "agreement", str(sheets), "--out", str(out_csv), "--n-boot", "20"])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(out_csv.open(encoding="utf-8")))
+    assert rows[0]["counts_rater_1.Completely Agree"] == "2"
+    assert json.loads(rows[0]["table"]) == [[0, 0, 0], [0, 1, 0], [0, 1, 1]]
+
+    fill(sheets / "tam_Taml.csv", [("2", "yes")])
+    result = runner.invoke(cli_validate.validate_app, ["agreement", str(sheets)])
+    assert result.exit_code == 2 and "unknown rating 'yes'" in result.output
+    result = runner.invoke(cli_validate.validate_app, [
+        "agreement", str(sheets), "--out", str(tmp_path / "x.txt")])
+    assert result.exit_code == 2 and "use a .json or .csv" in result.output
