@@ -37,11 +37,30 @@ RECORD_FIELDS: tuple[str, ...] = (
 
 @dataclass
 class Dataset:
-    """A named collection of records plus metadata (provenance, license, origin path)."""
+    """A named collection of records plus metadata.
+
+    ``meta`` is JSON-able and saved with the dataset. Keys the loaders fill in:
+    ``provenance`` (how the texts were made), ``license``, ``origin`` (where the data first
+    came from: hub id, folder), ``path`` (the file or folder this object was read from),
+    ``format``, ``skipped`` (rows left out under ``skip_bad_rows``: a list of
+    ``{"file", "line", "record_id", "reason"}``), plus format-specific keys.
+
+    ``origins`` maps ``(lang, pair_id)`` to the ``(file, line)`` the record was read from,
+    for error messages; it is not saved and not part of the fingerprint, and ``subset``
+    shares it (read-only) rather than copying it.
+    """
 
     name: str
     records: list[Record]
     meta: dict[str, Any] = field(default_factory=dict)
+    origins: dict[tuple[str, str], tuple[str, int]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
+
+    def origin(self, lang: str, pair_id: str) -> tuple[str | None, int | None]:
+        """``(file, line)`` the record was read from, or ``(None, None)`` if unknown."""
+        found = self.origins.get((lang, pair_id))
+        return (found[0], found[1]) if found is not None else (None, None)
 
     def languages(self) -> list[str]:
         from personalign.languages import ALL_CODES
@@ -88,4 +107,4 @@ class Dataset:
             if (keep_langs is None or r.lang in keep_langs)
             and (keep_ids is None or r.pair_id in keep_ids)
         ]
-        return Dataset(name or self.name, records, dict(self.meta))
+        return Dataset(name or self.name, records, dict(self.meta), self.origins)
