@@ -40,7 +40,9 @@ How the published table (repository aryashah2k/PI-Indic-Align, annotator_validat
 agreement_metrics_results.csv) was computed, as far as the numbers show: kappa, raw
 agreement and nominal alpha are the standard statistics above; its ``gwet_ac1`` is the
 "paper" variant; its kappa CI is the "paper" SE interval above (the reference script asks
-statsmodels for an attribute its result does not have and falls back to this formula).
+statsmodels for a ``kappa_ci`` attribute its result does not have, and falls back to this
+formula; its comment cites Fleiss, Cohen & Everitt 1969, but the formula is the simpler
+one). The statistics are invariant to the reference's alphabetical label coding.
 All 150 rows of every sheet are included, also the Punjabi row with invalid JSON text.
 """
 
