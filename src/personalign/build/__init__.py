@@ -1,0 +1,1 @@
+"""personalign.build."""
