@@ -73,7 +73,7 @@ def build_tables(ds: Dataset) -> Table:
 
 
 def _extend(columns: dict[str, list[Any]], new: dict[str, Any]) -> None:
-    n = len(next(iter(new.values())))
+    n = max(len(v) for v in new.values() if isinstance(v, list))
     for key, values in new.items():
         columns.setdefault(key, []).extend(values if isinstance(values, list) else [values] * n)
 
