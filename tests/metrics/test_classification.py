@@ -63,6 +63,14 @@ def test_ece_paper_by_hand() -> None:
     assert ece_paper(Y, P) == pytest.approx(2.05 / 6, abs=1e-12)
 
 
+def test_ece_paper_drops_p_equal_one_but_counts_it_in_n() -> None:
+    # p = 0.9 (bin 13): argmax correct, |1 - .9| = .1, weight 1/2; p = 1.0 with y = 0 is in no
+    # bin (weight 0). The default ECE puts p = 1.0 in the last bin: (|.9 - 1| + |1 - 0|) / 2.
+    y, p = np.array([0, 1]), np.array([1.0, 0.9])
+    assert ece_paper(y, p) == pytest.approx(0.05, abs=1e-12)
+    assert ece(y, p) == pytest.approx(0.55, abs=1e-12)
+
+
 def test_ece_paper_penalises_calibrated_low_bins() -> None:
     # p = 0.2 with 1 positive in 5: perfectly calibrated, ECE 0; the paper's variant compares
     # 0.2 with the argmax accuracy 0.8
