@@ -499,8 +499,10 @@ def _hub_record(obj: dict[str, Any], code: str, path: Path, line: int) -> Record
 
 
 def _hub_offline() -> bool:
-    if os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in {"1", "ON", "YES", "TRUE"}:
-        return True
+    # The variable as set now wins; huggingface_hub's constant froze it at import time.
+    value = os.environ.get("HF_HUB_OFFLINE", "").strip()
+    if value:
+        return value.upper() in {"1", "ON", "YES", "TRUE"}
     from huggingface_hub import constants
 
     return bool(constants.HF_HUB_OFFLINE)
