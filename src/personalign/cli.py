@@ -23,6 +23,7 @@ from rich.progress import (
 from rich.table import Table
 
 from personalign import __version__
+from personalign.build.cli import build_app
 from personalign.data.errors import DatasetError
 from personalign.embeddings import EvalModel
 from personalign.languages import parse_language_list
@@ -35,6 +36,7 @@ app = typer.Typer(
     no_args_is_help=False,
     add_completion=False,
 )
+app.add_typer(build_app, name="build")
 console = Console()
 err = Console(stderr=True)
 
@@ -257,16 +259,4 @@ def datasets_cmd(
         table.add_row(info.name, str(info.languages), str(info.size), str(info.availability),
                       info.description)
     console.print(table)
-
-
-def _mount_optional(name: str, module: str, attr: str, help_text: str) -> None:
-    try:
-        sub = getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError):
-        return
-    app.add_typer(sub, name=name, help=help_text)
-
-
-_mount_optional("build", "personalign.build.cli", "build_app",
-                "Build datasets: synthesize, translate, check, validate.")
 

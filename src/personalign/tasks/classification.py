@@ -230,9 +230,9 @@ def evaluate_t4(
         })
         for name, p in probs.items():
             for strategy in ("uniform", "quantile"):
-                for b, row in enumerate(reliability(y[mask], p[mask], 15, strategy=strategy)):
+                for row in reliability(y[mask], p[mask], 15, strategy=strategy):
                     rel_rows.append({"model": model, "lang": group, "calibration": name,
-                                     "strategy": strategy, "bin": b, **row})
+                                     "strategy": strategy, **row})
     predictions: dict[str, list[Any]] = {
         "model": [model] * len(design), "lang": design.lang, "pair_id": design.pair_id,
         "source_id": design.source_id, "kind": design.kind, "split": list(split),
