@@ -30,6 +30,7 @@ ids missing in one language and use, for each language pair, the ids present in 
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import os
 import re
@@ -401,6 +402,7 @@ def load_own(path: str | Path, *, skip_bad_rows: bool = False) -> Dataset:
 # hub release (nirdesha_<lang>_<Script>.jsonl)
 
 
+@functools.lru_cache(maxsize=256)  # a release has a handful of distinct descriptions
 def _shot(description: str | None) -> str:
     """"2-shot instruction data synthesis" -> "2-shot"; unknown forms kept as written."""
     if not description:
