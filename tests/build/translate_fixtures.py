@@ -169,13 +169,23 @@ def build_indictrans_standin(folder: Path) -> Path:
     return folder
 
 
+BUILDERS = {"nllb": build_nllb, "m2m100": build_m2m100, "indictrans2": build_indictrans_standin}
+
+
 @functools.cache
-def tiny_models() -> dict[str, Path]:
-    """Build every tiny model once per process: {"nllb", "m2m100", "indictrans2"} -> folder."""
+def _root() -> Path:
     root = Path(tempfile.mkdtemp(prefix="personalign-tiny-mt-"))
     atexit.register(shutil.rmtree, root, True)
-    return {
-        "nllb": build_nllb(root / "nllb"),
-        "m2m100": build_m2m100(root / "m2m100"),
-        "indictrans2": build_indictrans_standin(root / "indictrans2"),
-    }
+    return root
+
+
+@functools.cache
+def tiny_model(kind: str) -> Path:
+    """The folder of one tiny model ("nllb", "m2m100" or "indictrans2"), built once per
+    test process."""
+    return BUILDERS[kind](_root() / kind)
+
+
+def tiny_models() -> dict[str, Path]:
+    """All tiny models: {"nllb", "m2m100", "indictrans2"} -> folder."""
+    return {kind: tiny_model(kind) for kind in BUILDERS}

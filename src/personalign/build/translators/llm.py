@@ -108,12 +108,13 @@ def parse_translations(
 
 
 def sanitize_url(url: str) -> str:
-    """The URL without user info, query or fragment (where credentials could hide)."""
+    """The URL without user info, query or fragment (where credentials could hide) and
+    without a trailing slash."""
     parts = urlsplit(url)
     host = parts.hostname or ""
     if parts.port is not None:
         host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+    return urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
 
 
 class LLMTranslator:
@@ -272,28 +273,32 @@ class LLMTranslator:
             kwargs["response_format"] = {"type": "json_object"}
         attempt = 0
         while True:
+            status: int | None = None
+            message = ""
             try:
                 response = self._client.chat.completions.create(**kwargs)
             except (openai.APITimeoutError, openai.APIConnectionError) as err:
                 problem, retry_after = type(err).__name__, None
             except openai.APIStatusError as err:
-                status = err.status_code
-                if status not in RETRY_STATUS and status < 500:
-                    raise TranslationError(
-                        f"{self.name}: the server at {self.base_url} refused the request "
-                        f"(HTTP {status}): {self.redact(str(err.message))}"
-                    ) from None
+                status, message = err.status_code, str(err.message)
                 problem, retry_after = f"HTTP {status}", _retry_after(err)
             else:
                 if not response.choices:
                     return None, None
                 choice = response.choices[0]
                 return choice.message.content, choice.finish_reason
+            if status is not None and status not in RETRY_STATUS and status < 500:
+                # Raised outside the except block: the client's exception (whose message
+                # may quote the key back) does not even ride along as __context__.
+                raise TranslationError(
+                    f"{self.name}: the server at {self.base_url} refused the request "
+                    f"(HTTP {status}): {self.redact(message)}"
+                )
             if attempt >= self.max_retries:
                 raise TranslationError(
                     f"{self.name}: request to {self.base_url} failed {attempt + 1} times, "
                     f"last with {problem}; check the server or raise max_retries"
-                ) from None
+                )
             delay = min(self.max_delay_s, self.base_delay_s * 2**attempt)
             if retry_after is not None:
                 delay = max(delay, min(retry_after, self.max_delay_s))
