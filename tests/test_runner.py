@@ -108,3 +108,18 @@ def test_results_files(tmp_path: Path) -> None:
     assert table.num_rows == sum(e["n"] for e in retrieval)
     assert (tmp_path / "out" / "leaderboard.md").read_text().count("keyword-mock") == 1
     assert all(p.exists() for p in paths)
+
+
+def test_paper_protocol_is_labelled_and_uses_reference_ece(tmp_path: Path) -> None:
+    model = EvalModel("keyword-mock", KeywordEncoder(), prompt=prompt)
+    out = evaluate(toy_dataset(), [model], RunConfig(tasks=["t4"], protocol="paper"),
+                   EmbeddingStore(tmp_path))
+    t4 = [e for e in out.entries if e["task"] == "t4" and e["query_lang"] == "all"]
+    assert len(t4) == 1
+    assert "ece_paper" in t4[0]["metrics"]
+    # Row-level split: some persona has rows in more than one split (the reference's leak).
+    seen: dict[str, set[str]] = {}
+    for pid, split in zip(out.t4_predictions["pair_id"], out.t4_predictions["split"],
+                          strict=True):
+        seen.setdefault(pid, set()).add(split)
+    assert any(len(s) > 1 for s in seen.values())

@@ -260,3 +260,75 @@ def datasets_cmd(
                       info.description)
     console.print(table)
 
+
+
+@app.command()
+def bench(
+    dataset: Annotated[str, typer.Option()] = "pi-indic-align-validation",
+    model: Annotated[str, typer.Option()] = "me5-small-nano",
+    tasks: Annotated[str, typer.Option()] = "all",
+    skip_bad_rows: Annotated[bool, typer.Option()] = True,
+    limit: Annotated[int | None, typer.Option(min=1)] = None,
+    device: Annotated[str, typer.Option()] = "auto",
+    dtype: Annotated[str, typer.Option()] = "fp32",
+    batch_size: Annotated[int, typer.Option(min=1)] = 32,
+    out: Annotated[Path, typer.Option()] = Path("runs/bench"),
+) -> None:
+    """Time encoding all distinct texts once vs the full run (fresh cache), for one model.
+
+    encode_s = one pass of the encoder over every distinct (prompt, text) the tasks need,
+    without the store; run_s = the whole evaluation (store, all tasks, statistics) starting
+    from an empty cache. run_s / encode_s close to 1 means the evaluator adds little.
+    """
+    import tempfile
+
+    from personalign.data.loaders import load_dataset
+    from personalign.embeddings import DenseViews
+    from personalign.results import write_json
+    from personalign.runner import RunConfig, _view_requests, build_tables, evaluate
+    from personalign.store import EmbeddingStore
+    from personalign.tasks.classification import build_design
+
+    try:
+        ds = load_dataset(dataset, skip_bad_rows=skip_bad_rows, limit=limit)
+    except DatasetError as exc:
+        _fail(str(exc))
+    try:
+        (m,) = resolve_models([model], protocol="corrected", device=device, dtype=dtype,
+                              batch_size=batch_size, max_length=None,
+                              trust_remote_code=False)
+    except ModelUnavailable as exc:
+        _fail(str(exc), code=3)
+    config = RunConfig(tasks=parse_tasks(tasks))
+    encode_s = 0.0
+    n_texts = 0
+    if not m.lexical:
+        from personalign.data.splits import grouped_splits
+
+        tables = build_tables(ds)
+        design = build_design(tables, grouped_splits(ds.pair_ids())) if "t4" in \
+            config.tasks else None
+        by_prompt: dict[str, dict[str, None]] = {}
+        views = DenseViews(m, EmbeddingStore(Path(tempfile.mkdtemp())))
+        for view, texts in _view_requests(tables, config.tasks, design):
+            by_prompt.setdefault(views.prompt_of(view), {}).update(dict.fromkeys(texts))
+        t0 = time.perf_counter()
+        for prompt, bucket in by_prompt.items():
+            texts = sorted(bucket, key=len)
+            for i in range(0, len(texts), batch_size):
+                m.encoder.encode(texts[i:i + batch_size], prompt=prompt)  # type: ignore[union-attr]
+        encode_s = time.perf_counter() - t0
+        n_texts = sum(len(b) for b in by_prompt.values())
+    with tempfile.TemporaryDirectory() as cache:
+        t0 = time.perf_counter()
+        output = evaluate(ds, [m], config, EmbeddingStore(Path(cache)))
+        run_s = time.perf_counter() - t0
+    doc = {"dataset": ds.name, "model": m.name, "tasks": config.tasks,
+           "distinct_texts": n_texts, "encode_s": encode_s, "run_s": run_s,
+           "ratio": run_s / encode_s if encode_s else None,
+           "texts_per_s": n_texts / encode_s if encode_s else None,
+           "timings": output.timings, "store": output.store_stats}
+    write_json(out / "bench.json", doc)
+    console.print(f"{m.name} on {ds.name}: {n_texts} distinct texts, encode {encode_s:.1f}s "
+                  f"({doc['texts_per_s'] or 0:.1f}/s), full run {run_s:.1f}s, ratio "
+                  f"{doc['ratio'] or float('nan'):.2f}; wrote {out / 'bench.json'}")

@@ -154,7 +154,7 @@ def evaluate(
             hit_ids[task.task][(task.query_lang, task.corpus_lang)] = ids
             progress.advance(1)
         if design is not None:
-            feats, zero_shot = _t4_inputs(design, model, dense)
+            feats, zero_shot = _t4_inputs(design, model, dense, paper=config.protocol == "paper")
             outcome = evaluate_t4(design, feats, zero_shot, model=model.name,
                                   protocol=config.protocol, seed=config.seed,
                                   progress=progress.log)
@@ -187,13 +187,13 @@ def _view_requests(
 
 
 def _t4_inputs(
-    design: T4Design, model: EvalModel, dense: DenseViews | None
+    design: T4Design, model: EvalModel, dense: DenseViews | None, *, paper: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
     """Features and zero-shot scores per design row (persona as query, candidate as doc)."""
     if dense is not None:
         u = dense.get(View("query", "p2i"), design.persona)
         v = dense.get(View("document", "p2i"), design.candidate)
-        return pair_features(u, v), paired_scores(u, v)
+        return pair_features(u, v, paper=paper), paired_scores(u, v)
     # Lexical: fit per language on that language's candidate instructions; the one feature
     # is the lexical score itself.
     scores = np.zeros(len(design), dtype=np.float32)

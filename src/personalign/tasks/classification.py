@@ -14,8 +14,14 @@ Model (per evaluated encoder): features ``[u, v, |u - v|, u * v, cos(u, v)]`` fo
 encoders (u = persona, v = instruction, both L2-normalised), the single lexical score for
 lexical baselines; StandardScaler + LogisticRegression (scikit-learn, fixed seed), trained
 once on the training rows of all languages together and evaluated per language and on
-"all". Calibrators are fitted on the calibration split only (corrected protocol), or on
-the evaluation rows themselves (``paper`` protocol, reproducing the reference code).
+"all". Calibrators are fitted on the calibration split only.
+
+``paper`` protocol (reproducing aryashah2k/PI-Indic-Align src/runner.py, T4 branch): rows
+split 70/10/20 at random stratified by label (personas leak across splits), features
+``[|u - v|, u * v]``, calibrators fitted on the evaluated rows' own labels, and the
+reference's ECE variant reported as ``ece_paper``. Its negatives (RapidFuzz
+token_set_ratio >= 70, up to 10 per persona) are not reproduced: both protocols use the
+design above, so that only the split, features and calibration differ.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from personalign.analysis.calibration import CALIBRATORS
+from personalign.data.splits import paper_splits, split_per_row
 from personalign.metrics.classification import classification_metrics, ece_paper, reliability
 from personalign.scoring import block_rows
 
@@ -124,19 +131,11 @@ def build_design(
     return design
 
 
-def paper_row_split(n: int, *, seed: int = 42, test_fraction: float = 0.2) -> np.ndarray:
-    """The reference code's split: rows shuffled at random, no grouping (a persona can sit
-    in train and test). Returns "train"/"test" per row."""
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(n)
-    n_test = int(round(n * test_fraction))
-    out = np.full(n, "train", dtype=object)
-    out[order[:n_test]] = "test"
-    return out
-
-
-def pair_features(u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """[u, v, |u - v|, u * v, cos(u, v)] for L2-normalised rows u, v."""
+def pair_features(u: np.ndarray, v: np.ndarray, *, paper: bool = False) -> np.ndarray:
+    """[u, v, |u - v|, u * v, cos(u, v)] for L2-normalised rows u, v; with ``paper`` the
+    reference implementation's [|u - v|, u * v] (its src/classification.py build_features)."""
+    if paper:
+        return np.hstack([np.abs(u - v), u * v]).astype(np.float32)
     cos = np.einsum("ij,ij->i", u, v)[:, None]
     return np.hstack([u, v, np.abs(u - v), u * v, cos]).astype(np.float32)
 
@@ -174,8 +173,10 @@ def evaluate_t4(
     y = design.label
     paper = protocol == "paper"
     if paper:
-        split = paper_row_split(len(design), seed=seed)
-        fit_cal = split == "test"  # the reference fits calibrators on evaluation labels
+        # The reference splits rows (not pairs), stratified by label, and fits its calibrator
+        # on the very rows it evaluates (src/runner.py, evaluate_classifier on X_test).
+        split = split_per_row(paper_splits(y, seed=seed), len(design))
+        fit_cal = split == "test"
     else:
         split = np.array(design.split, dtype=object)
         fit_cal = split == "calib"
