@@ -255,3 +255,48 @@ def test_indictrans2_is_deterministic_and_checks_tags(
     wrong = IndicTrans2Translator(models["m2m100"], **GREEDY)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="has no language tag eng_Latn"):
         wrong.translate(["x"], "eng_Latn", "hin_Deva")
+
+
+def test_m2m100_language_tokens_never_reach_the_text(
+    models: dict[str, Path], hf: dict[str, HFSeq2SeqTranslator], tmp_path: Path
+) -> None:
+    # A checkpoint whose tokenizer config does not list the __xx__ tokens: transformers 5
+    # then does not treat them as special, and decoding alone would keep "__hi__".
+    import shutil
+
+    from transformers import M2M100Tokenizer
+
+    folder = tmp_path / "m2m-unlisted"
+    shutil.copytree(models["m2m100"], folder)
+    for name in ("tokenizer_config.json", "special_tokens_map.json"):
+        (folder / name).unlink(missing_ok=True)
+    tok = M2M100Tokenizer(vocab_file=str(folder / "vocab.json"),
+                          spm_file=str(folder / "sentencepiece.bpe.model"), src_lang="en")
+    assert "__hi__" in tok.decode([tok.get_lang_id("hi")], skip_special_tokens=True)
+    tok.save_pretrained(folder)
+    plain = HFSeq2SeqTranslator(folder, batch_size=3, **GREEDY)  # type: ignore[arg-type]
+    out = plain.translate(TEXTS, "eng_Latn", "hin_Deva")
+    assert not any("__" in t for t in out)
+    assert out == hf["m2m100"].translate(TEXTS, "eng_Latn", "hin_Deva")
+    ct2 = CT2Translator(convert_to_ct2(folder, tmp_path / "m2m-unlisted-ct2"), beam_size=1,
+                        max_decoding_length=12, device="cpu")
+    assert ct2.translate(TEXTS, "eng_Latn", "hin_Deva") == out
+
+
+def test_indictrans2_custom_code_that_does_not_import_gives_one_line(
+    models: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import transformers
+
+    from personalign.build.translate import TranslatorUnavailable
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        # What the published configuration_indictrans.py raises under transformers 5.
+        raise ModuleNotFoundError("No module named 'transformers.onnx'")
+
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", broken)
+    with pytest.raises(TranslatorUnavailable) as err:
+        IndicTrans2Translator(models["indictrans2"], **GREEDY)  # type: ignore[arg-type]
+    message = str(err.value)
+    assert "\n" not in message and "transformers.onnx" in message
+    assert "transformers<5" in message and str(models["indictrans2"]) in message

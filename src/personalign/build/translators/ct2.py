@@ -33,6 +33,27 @@ from personalign.build.translators.hf import Family, LanguageTokens, warn_if_tru
 CONVERSION_INFO = "personalign_ct2.json"
 
 
+def load_tokenizer_for_conversion(folder: str | Path, **kwargs: Any) -> Any:
+    """The folder's tokenizer, with M2M-100's language tokens listed as special tokens.
+
+    Under transformers 5 an M2M-100 tokenizer whose config does not list its ``__xx__``
+    tokens leaves them out of ``get_vocab()``; CTranslate2's converter then builds a
+    vocabulary 100 entries short and refuses the model. Listing them restores the real
+    vocabulary (their ids do not change).
+    """
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(folder), **kwargs)
+    codes = getattr(tok, "lang_code_to_id", None)
+    if not codes:
+        return tok
+    tokens = [tok.get_lang_token(code) for code in codes]
+    vocab = tok.get_vocab()
+    if all(t in vocab for t in tokens):
+        return tok
+    return AutoTokenizer.from_pretrained(str(folder), additional_special_tokens=tokens, **kwargs)
+
+
 def convert_to_ct2(
     hf_folder: str | Path,
     out_folder: str | Path,
@@ -49,7 +70,11 @@ def convert_to_ct2(
     (source folder, its fingerprint, quantization, CTranslate2 version).
     """
     from ctranslate2.converters import TransformersConverter
-    from transformers import AutoTokenizer
+
+    class Converter(TransformersConverter):  # type: ignore[misc]
+        def load_tokenizer(self, tokenizer_class: Any, model_name_or_path: str,
+                           **kwargs: Any) -> Any:
+            return load_tokenizer_for_conversion(model_name_or_path, **kwargs)
 
     src = Path(hf_folder)
     out = Path(out_folder)
@@ -61,8 +86,8 @@ def convert_to_ct2(
     if tmp.exists():
         shutil.rmtree(tmp)
     try:
-        TransformersConverter(str(src)).convert(str(tmp), quantization=quantization, force=True)
-        AutoTokenizer.from_pretrained(str(src)).save_pretrained(str(tmp))
+        Converter(str(src)).convert(str(tmp), quantization=quantization, force=True)
+        load_tokenizer_for_conversion(src).save_pretrained(str(tmp))
         info = {
             "source": str(src),
             "source_fingerprint": folder_fingerprint(src),
@@ -131,7 +156,9 @@ class CT2Translator:
         self.max_input_tokens = max_input_tokens
         self.batch_size = batch_size
         tok_source = str(tokenizer) if tokenizer is not None else str(folder)
-        self.tokenizer = load_pretrained(AutoTokenizer.from_pretrained, tok_source, "tokenizer")
+        self.tokenizer: Any = load_pretrained(
+            AutoTokenizer.from_pretrained, tok_source, "tokenizer"
+        )
         self.lang = LanguageTokens(self.tokenizer, family)
         self.translator = ctranslate2.Translator(
             str(folder), device=device, compute_type=compute_type, intra_threads=intra_threads
@@ -178,6 +205,5 @@ class CT2Translator:
             tokens = list(result.hypotheses[0])
             if tokens and tokens[0] == tgt_token:
                 tokens = tokens[1:]
-            token_ids = self.tokenizer.convert_tokens_to_ids(tokens)
-            out.append(str(self.tokenizer.decode(token_ids, skip_special_tokens=True)))
+            out.append(self.lang.decode(self.tokenizer.convert_tokens_to_ids(tokens)))
         return out

@@ -97,6 +97,23 @@ class LanguageTokens:
             return int(self.tokenizer.get_lang_id(self.model_code(code)))
         return int(self.tokenizer.convert_tokens_to_ids(self.token(code)))
 
+    def language_ids(self) -> frozenset[int]:
+        """Ids of language tokens to drop from generated output before decoding.
+
+        M2M-100's tokenizer under transformers 5 marks its ``__xx__`` tokens as special only
+        when the checkpoint's tokenizer config lists them, so ``skip_special_tokens`` alone
+        can leave ``"__hi__"`` in the text; NLLB's codes are always special tokens.
+        """
+        if self.family == "m2m100":
+            return frozenset(int(i) for i in self.tokenizer.lang_code_to_id.values())
+        return frozenset()
+
+    def decode(self, ids: list[int]) -> str:
+        """Text of generated ids, without language and other special tokens."""
+        drop = self.language_ids()
+        kept = [i for i in ids if i not in drop]
+        return str(self.tokenizer.decode(kept, skip_special_tokens=True))
+
     def set_source(self, code: str) -> None:
         """Make the tokenizer put ``code``'s language token on the source side."""
         self.token(code)  # validates
@@ -203,4 +220,4 @@ class HFSeq2SeqTranslator:
                 do_sample=False,
                 max_new_tokens=self.max_new_tokens,
             )
-        return [str(t) for t in self.tokenizer.batch_decode(out, skip_special_tokens=True)]
+        return [self.lang.decode(row) for row in out.tolist()]

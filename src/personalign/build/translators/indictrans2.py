@@ -19,6 +19,10 @@ under a lock. Checkpoints: ``indictrans2-en-indic-*`` translate from eng_Latn,
 languages; a language tag the checkpoint does not know raises ValueError.
 
 The real checkpoints need ``trust_remote_code=True`` (custom model and tokenizer code).
+That code was written for transformers 4: its configuration_indictrans.py imports
+``transformers.onnx``, which transformers 5 removed, so under this project's pinned
+transformers 5 a published checkpoint fails to load until that import is removed (the
+error says so); the model and tokenizer code were not tried here.
 """
 
 from __future__ import annotations
@@ -88,6 +92,19 @@ def _load_processor_module(err: ImportError) -> Any:
     ) from None
 
 
+def remote_code_message(model: str, err: ImportError) -> str:
+    """One line for a checkpoint whose custom code does not import here."""
+    from importlib.metadata import version
+
+    return (
+        f"the custom code of IndicTrans2 checkpoint {model} does not import under "
+        f"transformers {version('transformers')} ({type(err).__name__}: {err}); the published "
+        "configuration_indictrans.py imports transformers.onnx, which transformers 5 removed: "
+        "run IndicTrans2 with transformers<5, or delete the ONNX config class and its imports "
+        "from the checkpoint's configuration_indictrans.py"
+    )
+
+
 @contextmanager
 def target_mode(tokenizer: Any) -> Iterator[None]:
     """Decode with the target vocabulary: IndicTrans2's tokenizer switches vocabularies
@@ -144,14 +161,17 @@ class IndicTrans2Translator:
         self.max_input_tokens = max_input_tokens
         self.batch_size = batch_size
         self.processor = load_indic_processor()
-        self.tokenizer = load_pretrained(
-            AutoTokenizer.from_pretrained, self.model_id, "IndicTrans2 tokenizer",
-            trust_remote_code=trust_remote_code,
-        )
-        self.model = load_pretrained(
-            AutoModelForSeq2SeqLM.from_pretrained, self.model_id, "IndicTrans2 model",
-            trust_remote_code=trust_remote_code, dtype=self.torch_dtype,
-        )
+        try:
+            self.tokenizer = load_pretrained(
+                AutoTokenizer.from_pretrained, self.model_id, "IndicTrans2 tokenizer",
+                trust_remote_code=trust_remote_code,
+            )
+            self.model = load_pretrained(
+                AutoModelForSeq2SeqLM.from_pretrained, self.model_id, "IndicTrans2 model",
+                trust_remote_code=trust_remote_code, dtype=self.torch_dtype,
+            )
+        except ImportError as err:
+            raise TranslatorUnavailable(remote_code_message(self.model_id, err)) from None
         self.model.to(self.device)
         self.model.eval()
         self.name = f"indictrans2:{self.model_id}"
