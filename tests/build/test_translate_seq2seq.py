@@ -300,3 +300,20 @@ def test_indictrans2_custom_code_that_does_not_import_gives_one_line(
     message = str(err.value)
     assert "\n" not in message and "transformers.onnx" in message
     assert "transformers<5" in message and str(models["indictrans2"]) in message
+
+
+def test_backends_satisfy_the_protocol_and_warn_on_truncation(
+    hf: dict[str, HFSeq2SeqTranslator], ct2_folders: dict[str, Path],
+    indictrans: IndicTrans2Translator, models: dict[str, Path],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from personalign.build.translate import Translator
+
+    ct2 = CT2Translator(ct2_folders["nllb"], beam_size=1, device="cpu")
+    for tr in (hf["nllb"], hf["m2m100"], ct2, indictrans):
+        assert isinstance(tr, Translator)
+    short = HFSeq2SeqTranslator(models["nllb"], max_input_tokens=4, **GREEDY)  # type: ignore[arg-type]
+    with caplog.at_level("WARNING"):
+        out = short.translate([TEXTS[0], "a"], "eng_Latn", "hin_Deva")
+    assert "1 of 2 inputs are longer than max_input_tokens=4" in caplog.text
+    assert len(out) == 2

@@ -7,7 +7,7 @@ converted weights, so that the CTranslate2 folder is self-contained.
 CTranslate2 works on token strings: the source is tokenised by the transformers tokenizer
 (with the source language token, as for ``HFSeq2SeqTranslator``), the target language
 token is given as ``target_prefix`` and dropped from the hypothesis, and the remaining
-tokens are decoded by the tokenizer with special tokens skipped. With the same weights,
+tokens are decoded by the tokenizer without language and special tokens. With the same weights,
 float32 and greedy search, the output equals ``HFSeq2SeqTranslator``'s.
 """
 
