@@ -37,7 +37,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(build_app, name="build")
-console = Console()
+console = Console(width=None if Console().is_terminal else 140)
 err = Console(stderr=True)
 
 
@@ -196,14 +196,21 @@ def run(
     console.print("wrote " + ", ".join(str(p) for p in paths))
 
 
-def _print_leaderboard(rows: list[dict[str, Any]]) -> None:
-    from personalign.report.leaderboard import COLUMNS, fmt
+_SHOWN = {"rank": "#", "model": "model", "score": "score", "t1_r1": "T1 R@1", "t2_r1": "T2 R@1",
+          "t3_mono_r1": "T3 R@1", "t3_cross_r1": "T3x R@1", "xl_drop": "XL drop",
+          "t4_auroc": "T4 AUROC", "t4_ece": "T4 ECE", "t4_ece_cal": "ECE iso",
+          "t4_zs_auroc": "ZS AUROC"}
 
-    table = Table(title="personalign leaderboard (macro averages; R@1 = Recall@1)")
-    for col in COLUMNS:
-        table.add_column(col, justify="left" if col in ("model", "xl_drop_ci") else "right")
+
+def _print_leaderboard(rows: list[dict[str, Any]]) -> None:
+    from personalign.report.leaderboard import fmt
+
+    table = Table(title="personalign leaderboard (macro averages; R@1 = Recall@1; "
+                  "full table in leaderboard.md)")
+    for col, title in _SHOWN.items():
+        table.add_column(title, justify="left" if col == "model" else "right")
     for row in rows:
-        table.add_row(*[fmt(row.get(c, "")) for c in COLUMNS])
+        table.add_row(*[fmt(row.get(c, "")) for c in _SHOWN])
     console.print(table)
 
 

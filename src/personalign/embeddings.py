@@ -13,6 +13,7 @@ corpus on demand and caches nothing on disk.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -101,15 +102,26 @@ class DenseViews:
 
 
 class LexicalViews:
-    """Fits the lexical scorer on a corpus and returns sparse query/corpus matrices."""
+    """Fits the lexical scorer on a corpus and returns sparse query/corpus matrices.
+
+    A fitted corpus is kept (keyed by its texts) so that the 2 x 13 pairs sharing a corpus
+    language fit it once, not once per query language.
+    """
 
     def __init__(self, model: EvalModel) -> None:
         self.model = model
+        self._fitted: dict[int, tuple[tuple[str, ...], LexicalScorer, sp.csr_matrix]] = {}
 
     def pair(self, queries: Sequence[str], corpus: Sequence[str]) -> tuple[sp.csr_matrix,
                                                                           sp.csr_matrix]:
         scorer = self.model.encoder
         assert isinstance(scorer, LexicalScorer)
-        fitted = scorer.fit(list(corpus))
-        return (sp.csr_matrix(fitted.transform(list(queries), "query")),
-                sp.csr_matrix(fitted.transform(list(corpus), "document")))
+        key_texts = tuple(corpus)
+        key = hash(key_texts)
+        hit = self._fitted.get(key)
+        if hit is None or hit[0] != key_texts:
+            # fit() may fit in place: fit a copy so earlier fitted corpora stay valid.
+            fitted = copy.deepcopy(scorer).fit(list(corpus))
+            hit = (key_texts, fitted, sp.csr_matrix(fitted.transform(list(corpus), "document")))
+            self._fitted[key] = hit
+        return sp.csr_matrix(hit[1].transform(list(queries), "query")), hit[2]

@@ -108,6 +108,7 @@ def evaluate(
         t0 = time.perf_counter()
         encode_s = 0.0
         dense = None if model.lexical else DenseViews(model, store)
+        lexical = LexicalViews(model) if model.lexical else None
         if dense is not None:
             requests = _view_requests(tables, config.tasks, design)
             te = time.perf_counter()
@@ -135,7 +136,8 @@ def evaluate(
                 c = dense.get(View("document", task.direction), c_texts)
                 res = gold_ranks(q, c, np.arange(len(ids)), memory_mb=config.memory_mb)
             else:
-                qs, cs = LexicalViews(model).pair(q_texts, c_texts)
+                assert lexical is not None
+                qs, cs = lexical.pair(q_texts, c_texts)
                 res = gold_ranks(qs, cs, np.arange(len(ids)), memory_mb=config.memory_mb)
             metrics = retrieval_metrics(res.rank)
             metrics["ties"] = int(res.ties.sum())

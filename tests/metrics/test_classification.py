@@ -122,3 +122,16 @@ def test_single_class_gives_nan_ranking_metrics_and_zero_f1() -> None:
 def test_invalid_inputs(y: list[float], p: list[float], msg: str) -> None:
     with pytest.raises(ValueError, match=msg):
         classification_metrics(np.array(y), np.array(p))
+
+
+def test_ranking_metrics_take_unbounded_scores() -> None:
+    from sklearn.metrics import roc_auc_score
+
+    from personalign.metrics.classification import ranking_metrics
+
+    y = np.array([1, 0, 1, 0, 0])
+    s = np.array([18.2, 3.0, 2.5, 2.5, -1.0])  # BM25-like scale
+    # pairs (pos, neg): 18.2 beats all 3; 2.5 loses to 3.0, ties 2.5, beats -1 -> 1.5 / 3
+    assert ranking_metrics(y, s)["auroc"] == pytest.approx((3 + 1.5) / 6)
+    assert ranking_metrics(y, s)["auroc"] == pytest.approx(roc_auc_score(y, s))
+    assert np.isnan(ranking_metrics(np.ones(3), np.ones(3))["auroc"])

@@ -189,3 +189,17 @@ def classification_metrics(
         "ece": ece(y_arr, p_arr, bins, "uniform"),
         "ece_adaptive": ece(y_arr, p_arr, bins, "quantile"),
     }
+
+
+def ranking_metrics(y: np.ndarray, scores: np.ndarray) -> dict[str, float]:
+    """AUROC and AP of raw scores of any scale (zero-shot cosine, BM25): ranking metrics
+    need no probabilities. NaN when ``y`` holds a single class."""
+    y_arr = np.asarray(y).astype(np.int64)
+    s_arr = np.asarray(scores, dtype=np.float64)
+    if y_arr.shape != s_arr.shape or not np.isfinite(s_arr).all():
+        raise ValueError("scores must be finite and shaped like y")
+    both_classes = 0 < int(y_arr.sum()) < y_arr.size
+    if not both_classes:
+        return {"auroc": float("nan"), "ap": float("nan")}
+    return {"auroc": float(roc_auc_score(y_arr, s_arr)),
+            "ap": float(average_precision_score(y_arr, s_arr))}

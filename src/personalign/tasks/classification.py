@@ -38,7 +38,12 @@ from sklearn.preprocessing import StandardScaler
 
 from personalign.analysis.calibration import CALIBRATORS
 from personalign.data.splits import paper_splits, split_per_row
-from personalign.metrics.classification import classification_metrics, ece_paper, reliability
+from personalign.metrics.classification import (
+    classification_metrics,
+    ece_paper,
+    ranking_metrics,
+    reliability,
+)
 from personalign.scoring import block_rows
 
 NEG_TYPES = ("random", "hard", "authored")
@@ -211,8 +216,7 @@ def evaluate_t4(
             name: _metrics_block(y[mask], p[mask], paper)
             for name, p in probs.items() if name != "none"
         }
-        zs = classification_metrics(y[mask], zero_shot[mask])
-        metrics["zero_shot"] = {"auroc": zs["auroc"], "ap": zs["ap"]}
+        metrics["zero_shot"] = ranking_metrics(y[mask], zero_shot[mask])
         by_neg: dict[str, dict[str, float]] = {}
         for neg in design.negative_types():
             sub = mask & ((kinds == "positive") | (kinds == neg))
@@ -220,7 +224,7 @@ def evaluate_t4(
                 continue
             by_neg[neg] = {
                 "auroc": classification_metrics(y[sub], p_raw[sub])["auroc"],
-                "zero_shot_auroc": classification_metrics(y[sub], zero_shot[sub])["auroc"],
+                "zero_shot_auroc": ranking_metrics(y[sub], zero_shot[sub])["auroc"],
                 "n_negatives": int((sub & (y == 0)).sum()),
             }
         metrics["by_negative"] = by_neg
