@@ -123,3 +123,34 @@ def test_paper_protocol_is_labelled_and_uses_reference_ece(tmp_path: Path) -> No
                           strict=True):
         seen.setdefault(pid, set()).add(split)
     assert any(len(s) > 1 for s in seen.values())
+
+
+class _Killed(KeyboardInterrupt):
+    pass
+
+
+class DyingEncoder(KeywordEncoder):
+    """Dies (like a killed process) on its third batch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches = 0
+
+    def encode(self, texts, prompt=""):  # type: ignore[no-untyped-def]
+        self.batches += 1
+        if self.batches == 3:
+            raise _Killed()
+        return super().encode(texts, prompt)
+
+
+def test_killed_run_resumes_and_recomputes_only_the_batch_in_flight(tmp_path: Path) -> None:
+    dying = DyingEncoder()
+    with pytest.raises(_Killed):
+        _run(tmp_path, dying)
+    finished = set(dying.calls)  # two batches of 7 persisted before the kill
+    assert len(finished) == 14
+    resumed = KeywordEncoder()
+    out, _ = _run(tmp_path, resumed)
+    assert not finished & set(resumed.calls)  # nothing finished is encoded again
+    clean, _ = _run(tmp_path / "clean", KeywordEncoder())
+    assert json.dumps(out.entries, sort_keys=True) == json.dumps(clean.entries, sort_keys=True)

@@ -1,0 +1,84 @@
+"""The command line: exit codes, messages, nothing half-written, a cached second run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from personalign.cli import app
+from personalign.data.loaders import save_dataset
+from tests.keyword_encoder import toy_dataset
+
+runner = CliRunner()
+
+
+@pytest.fixture()
+def toy_file(tmp_path: Path) -> Path:
+    return save_dataset(toy_dataset(), tmp_path / "toy.jsonl")
+
+
+def _run(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.output + (result.stderr if result.stderr_bytes else "")
+
+
+def test_run_writes_results_and_second_run_hits_the_cache(toy_file: Path,
+                                                          tmp_path: Path) -> None:
+    args = ["run", "--dataset", str(toy_file), "--models",
+            "py:tests.keyword_encoder:KeywordEncoder,bm25", "--cache-dir",
+            str(tmp_path / "cache")]
+    code, out = _run(*args, "--out", str(tmp_path / "a"))
+    assert code == 0, out
+    doc = json.loads((tmp_path / "a" / "results.json").read_text())
+    assert {e["model"] for e in doc["results"]} == {"keyword-mock", "bm25"}
+    assert {e["task"] for e in doc["results"]} == {"t1", "t2", "t3", "t4"}
+    assert doc["store"]["encoded"] > 0
+    code, out = _run(*args, "--out", str(tmp_path / "b"))
+    assert code == 0, out
+    doc2 = json.loads((tmp_path / "b" / "results.json").read_text())
+    assert doc2["store"]["encoded"] == 0 and doc2["store"]["cached"] > 0
+    assert [e["metrics"] for e in doc2["results"]] == [e["metrics"] for e in doc["results"]]
+
+
+def test_bad_jsonl_exits_2_and_writes_nothing(tmp_path: Path, toy_file: Path) -> None:
+    lines = toy_file.read_text(encoding="utf-8").splitlines()
+    lines[2] = lines[2][:-5]  # truncate line 3: invalid JSON
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out_dir = tmp_path / "out"
+    code, out = _run("run", "--dataset", str(bad), "--models", "bm25", "--out", str(out_dir))
+    assert code == 2
+    assert "bad.jsonl" in out and "line 3" in out
+    assert not out_dir.exists()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--tasks", "t9"], "unknown task"),
+    (["--languages", "klingon"], "unknown language"),
+    (["--protocol", "nonsense"], "--protocol"),
+])
+def test_bad_options_exit_2(toy_file: Path, tmp_path: Path, args: list[str],
+                            message: str) -> None:
+    code, out = _run("run", "--dataset", str(toy_file), "--models", "bm25", "--out",
+                     str(tmp_path / "o"), *args)
+    assert code == 2 and message in out
+
+
+def test_unavailable_model_exits_3_with_one_line(toy_file: Path, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    code, out = _run("run", "--dataset", str(toy_file), "--models", "BAAI/bge-m3",
+                     "--out", str(tmp_path / "o"))
+    assert code == 3
+    assert "bge-m3" in out
+    assert not (tmp_path / "o").exists()
+
+
+def test_models_and_datasets_list() -> None:
+    code, out = _run("models")
+    assert code == 0 and "me5-small-nano" in out and "BAAI/bge-m3" in out
+    code, out = _run("datasets")
+    assert code == 0 and "pa-authored" in out
