@@ -83,6 +83,9 @@ def test_t4_uses_authored_negatives_and_reports_them(tmp_path: Path) -> None:
         # Random and hard negatives share no keyword with the persona: cosine 0 < gold.
         assert m["by_negative"]["random"]["zero_shot_auroc"] == 1.0
     assert out.t4_negatives["types"] == ["random", "hard", "authored"]
+    # The toy negative repeats the persona's keyword: cosine ties with the gold -> 1/2 each.
+    wins = out.analyses["keyword-mock"]["authored_negative_win_rate"]
+    assert wins["eng_Latn"] == {"win_rate": 0.5, "n": 20}
     splits = Counter(zip(out.t4_predictions["pair_id"], out.t4_predictions["split"],
                          strict=True))
     pair_split: dict[str, set[str]] = {}

@@ -217,28 +217,37 @@ def _print_leaderboard(rows: list[dict[str, Any]]) -> None:
 @app.command("models")
 def models_cmd(
     prompts: Annotated[bool, typer.Option(help="Show both prompt sets.")] = True,
+    why: Annotated[bool, typer.Option(help="Say why each unavailable model is.")] = False,
 ) -> None:
     """List known models, whether each runs offline here, and their prompts."""
     from personalign.models.registry import DEFAULT_MODELS, availability, list_specs
 
-    table = Table(title="known models")
-    for col in ("name", "backend", "dim", "params", "license", "offline here", "prompts"):
+    table = Table(title="known models (card = model-card prompts, used by --protocol "
+                  "corrected; paper = the study's code)")
+    for col in ("name", "hub id / source", "backend", "dim", "params", "license", "offline",
+                "prompts (p2i query | document)"):
         table.add_column(col)
+    reasons: list[str] = []
     for spec in list_specs():
-        ok, why = availability(spec)
+        ok, reason = availability(spec)
+        if not ok:
+            reasons.append(f"{spec.name}: {reason}")
         shown = ""
         if prompts:
-            parts = []
-            for pset in ("card", "paper"):
-                q = spec.prompt(pset, "query", "p2i")
-                d = spec.prompt(pset, "document", "p2i")
-                parts.append(f"{pset}: q={q!r} d={d!r}")
-            shown = "\n".join(parts)
-        name = spec.name + (" (default)" if spec.name in DEFAULT_MODELS else "")
-        table.add_row(name, spec.backend, str(spec.dim or ""),
+            shown = "\n".join(
+                f"{pset}: {spec.prompt(pset, 'query', 'p2i')!r} | "
+                f"{spec.prompt(pset, 'document', 'p2i')!r}" for pset in ("card", "paper"))
+        name = spec.name + (" *" if spec.name in DEFAULT_MODELS else "")
+        table.add_row(name, spec.hub_id or "", spec.backend, str(spec.dim or ""),
                       f"{spec.params / 1e6:.0f}M" if spec.params else "", spec.license or "",
-                      "yes" if ok else f"no: {why}", shown)
+                      "yes" if ok else "no", shown)
     console.print(table)
+    console.print("* = default of `personalign run`")
+    if reasons and why:
+        for line in reasons:
+            console.print(line, highlight=False)
+    elif reasons:
+        console.print(f"{len(reasons)} models need weights from the hub; --why says how.")
 
 
 @app.command("datasets")

@@ -25,6 +25,7 @@ from personalign.tasks.base import TaskName, retrieval_tasks
 from personalign.tasks.classification import (
     HARD_CRITERION,
     T4Design,
+    authored_win_rates,
     build_design,
     evaluate_t4,
     pair_features,
@@ -161,10 +162,14 @@ def evaluate(
                                   protocol=config.protocol, seed=config.seed,
                                   progress=progress.log)
             out.entries.extend(outcome.entries)
+            wins = authored_win_rates(design, zero_shot)
+            if wins:
+                out.analyses.setdefault(model.name, {})["authored_negative_win_rate"] = wins
             _extend(out.t4_predictions, outcome.predictions)
             out.t4_reliability.extend(outcome.reliability)
             progress.advance(1)
-        out.analyses[model.name] = crosslingual_analysis(hits, hit_ids, seed=config.seed)
+        out.analyses.setdefault(model.name, {}).update(
+            crosslingual_analysis(hits, hit_ids, seed=config.seed))
         out.timings[model.name] = {"encode_s": encode_s, "total_s": time.perf_counter() - t0}
     out.store_stats = dict(store.stats)
     return out

@@ -248,3 +248,25 @@ def evaluate_t4(
     if progress is not None:
         progress(f"t4 {model}: trained on {int(train.sum())} rows, tested {int(test.sum())}")
     return T4Outcome(entries, predictions, rel_rows)
+
+
+def authored_win_rates(design: T4Design, zero_shot: np.ndarray) -> dict[str, dict[str, float]]:
+    """Per language (and "all"): the share of personas whose gold instruction scores strictly
+    above their authored hard negative under the raw similarity, ties counting one half.
+    Uses every split (no training involved). Empty when the dataset has no authored
+    negatives."""
+    gold: dict[tuple[str, str], float] = {}
+    neg: dict[tuple[str, str], float] = {}
+    for i, kind in enumerate(design.kind):
+        key = (design.lang[i], design.pair_id[i])
+        if kind == "positive":
+            gold[key] = float(zero_shot[i])
+        elif kind == "authored":
+            neg[key] = float(zero_shot[i])
+    wins: dict[str, list[float]] = {}
+    for key, s_neg in neg.items():
+        s_gold = gold[key]
+        w = 1.0 if s_gold > s_neg else 0.5 if s_gold == s_neg else 0.0
+        wins.setdefault(key[0], []).append(w)
+        wins.setdefault("all", []).append(w)
+    return {lang: {"win_rate": float(np.mean(v)), "n": len(v)} for lang, v in wins.items()}
