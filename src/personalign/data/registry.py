@@ -32,9 +32,11 @@ PA_SOURCE = "pa-authored:team-written,LLM-assisted"
 PA_PROVENANCE = (
     "personalign team-authored benchmark, LLM-assisted: English written first (25 domains "
     "x 12 pairs, each with an authored hard negative and the reason it does not fit), then "
-    "translated into the Indian languages; see personalign/datasets/pa_authored/AUTHORING.md"
+    "translated into the 12 Indian languages by the same LLM-assisted team (no machine "
+    "translation system); no human native speaker has validated the text yet; see "
+    "personalign/datasets/pa_authored/AUTHORING.md"
 )
-PA_LICENSE = "Apache-2.0 (personalign)"
+PA_LICENSE = "CC-BY-4.0"
 HUB_PUBLISHED_RECORDS = 600_000  # 50,000 pairs x 12 languages, as published
 
 
