@@ -102,32 +102,39 @@ class RandomInitEncoder:
 
     def _ids(self, text: str) -> list[int]:
         """Token ids of ``text`` including <s> ... </s>, truncated to max_length."""
-        if self._hf_tokenizer is not None:
-            ids = self._hf_tokenizer(text, add_special_tokens=False)["input_ids"]
-            return [_BOS, *ids[: self.max_length - 2], _EOS]
-        n_inner = min(self._counter.token_count(text) - 2, self.max_length - 2)
-        digest = hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest()
-        rng = np.random.default_rng([self.seed, int.from_bytes(digest, "little")])
-        inner = rng.integers(_FIRST_ID, self.arch["vocab_size"], size=max(n_inner, 0))
-        return [_BOS, *inner.tolist(), _EOS]
+        return self._ids_batch([text])[0]
+
+    def _ids_batch(self, texts: list[str]) -> list[list[int]]:
+        if self._hf_tokenizer is not None:  # one batched call into the Rust tokenizer
+            enc = self._hf_tokenizer(texts, add_special_tokens=False)["input_ids"]
+            return [[_BOS, *ids[: self.max_length - 2], _EOS] for ids in enc]
+        out = []
+        for text in texts:
+            n_inner = min(self._counter.token_count(text) - 2, self.max_length - 2)
+            digest = hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest()
+            rng = np.random.default_rng([self.seed, int.from_bytes(digest, "little")])
+            inner = rng.integers(_FIRST_ID, self.arch["vocab_size"], size=max(n_inner, 0))
+            out.append([_BOS, *inner.tolist(), _EOS])
+        return out
 
     def encode(self, texts: Sequence[str], prompt: str = "") -> np.ndarray:
         """float32 (len(texts), hidden); mean over non-padding tokens, L2-normalised."""
         import torch
 
-        seqs = [self._ids(prompt + t) for t in texts]
+        seqs = self._ids_batch([prompt + t for t in texts])
         out = np.zeros((len(seqs), self.dim), dtype=np.float32)
         order = sorted(range(len(seqs)), key=lambda i: -len(seqs[i]))  # less padding
         with torch.inference_mode():
             for start in range(0, len(order), self.batch_size):
                 idx = order[start:start + self.batch_size]
-                width = max(len(seqs[i]) for i in idx)
-                ids = torch.full((len(idx), width), _PAD, dtype=torch.long)
-                mask = torch.zeros((len(idx), width), dtype=torch.long)
+                width = len(seqs[idx[0]])  # longest first
+                ids_np = np.full((len(idx), width), _PAD, dtype=np.int64)
+                mask_np = np.zeros((len(idx), width), dtype=np.int64)
                 for row, i in enumerate(idx):
-                    ids[row, : len(seqs[i])] = torch.tensor(seqs[i])
-                    mask[row, : len(seqs[i])] = 1
-                ids, mask = ids.to(self.device), mask.to(self.device)
+                    ids_np[row, : len(seqs[i])] = seqs[i]
+                    mask_np[row, : len(seqs[i])] = 1
+                ids = torch.from_numpy(ids_np).to(self.device, non_blocking=True)
+                mask = torch.from_numpy(mask_np).to(self.device, non_blocking=True)
                 hidden = self._model(input_ids=ids, attention_mask=mask).last_hidden_state
                 m = mask.unsqueeze(-1).to(hidden.dtype)
                 pooled = (hidden * m).sum(dim=1) / m.sum(dim=1).clamp(min=1)
