@@ -53,8 +53,8 @@ def _load_custom(spec: str, **kwargs: Any) -> EvalModel:
     except ValueError:
         raise ValueError(f"custom model {spec!r} must look like py:package.module:attr") from None
     obj = getattr(importlib.import_module(module_name), attr)
-    encoder = obj() if isinstance(obj, type) or callable(obj) and not hasattr(obj, "kind") \
-        else obj
+    # A class or factory is called; an encoder instance (it has .kind) is used as is.
+    encoder = obj() if callable(obj) and not hasattr(obj, "kind") else obj
     prompt_fn = getattr(encoder, "prompt", None)
     return EvalModel(
         name=getattr(encoder, "name", attr), encoder=encoder,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -73,6 +74,10 @@ def build_tables(ds: Dataset) -> Table:
     return tables
 
 
+def _text(row: tuple[str, str, str | None], field: str) -> str:
+    return row[0] if field == "persona" else row[1]
+
+
 def _extend(columns: dict[str, list[Any]], new: dict[str, Any]) -> None:
     n = max(len(v) for v in new.values() if isinstance(v, list))
     for key, values in new.items():
@@ -113,11 +118,8 @@ def evaluate(
         if dense is not None:
             requests = _view_requests(tables, config.tasks, design)
             te = time.perf_counter()
-            dense.prepare(
-                requests,
-                on_plan=lambda total, m=model.name: progress.start(f"embed {m}", total),
-                on_batch=progress.advance,
-            )
+            dense.prepare(requests, on_plan=partial(progress.start, f"embed {model.name}"),
+                          on_batch=progress.advance)
             encode_s = time.perf_counter() - te
         progress.start(f"score {model.name}", len(rtasks) + (1 if design else 0))
         hits: dict[str, dict[tuple[str, str], np.ndarray]] = {"t1": {}, "t2": {}, "t3": {}}
@@ -128,10 +130,8 @@ def evaluate(
             if not ids:
                 progress.advance(1)
                 continue
-            fq = 0 if task.query_field == "persona" else 1
-            fc = 0 if task.corpus_field == "persona" else 1
-            q_texts = [q_table[p][fq] for p in ids]
-            c_texts = [c_table[p][fc] for p in ids]
+            q_texts = [_text(q_table[p], task.query_field) for p in ids]
+            c_texts = [_text(c_table[p], task.corpus_field) for p in ids]
             if dense is not None:
                 q = dense.get(View("query", task.direction), q_texts)
                 c = dense.get(View("document", task.direction), c_texts)

@@ -13,11 +13,14 @@ and a 335-query block, however many queries there are.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, TypeAlias
 
 import numpy as np
 import scipy.sparse as sp
 
-Matrix = np.ndarray | sp.csr_matrix
+# Dense float arrays or scipy CSR matrices (lexical baselines); typed loosely because
+# scipy.sparse ships no precise stubs.
+Matrix: TypeAlias = Any
 
 
 @dataclass(frozen=True)
