@@ -54,7 +54,8 @@ def _load_custom(spec: str, **kwargs: Any) -> EvalModel:
         raise ValueError(f"custom model {spec!r} must look like py:package.module:attr") from None
     obj = getattr(importlib.import_module(module_name), attr)
     # A class or factory is called; an encoder instance (it has .kind) is used as is.
-    encoder = obj() if callable(obj) and not hasattr(obj, "kind") else obj
+    is_factory = isinstance(obj, type) or (callable(obj) and not hasattr(obj, "kind"))
+    encoder = obj() if is_factory else obj
     prompt_fn = getattr(encoder, "prompt", None)
     return EvalModel(
         name=getattr(encoder, "name", attr), encoder=encoder,
