@@ -16,6 +16,7 @@ build_app = typer.Typer(help="Build datasets: synthesize, translate, check, vali
 _STAGES = (
     ("validate", "personalign.build.cli_validate", "validate_app",
      "Human validation: export rating sheets, compute agreement."),
+    ("check", "personalign.build.cli_check", "check_app", "Quality gate: per-language report."),
 )
 
 for _name, _module, _attr, _help in _STAGES:
