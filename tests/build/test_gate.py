@@ -133,6 +133,28 @@ def test_repetition_ngram_run_span_chars_and_diversity() -> None:
     assert text.check_repetition(loop, **{**REP, "min_distinct_ratio": 0.3}) is None
 
 
+def test_longest_run_matches_brute_force() -> None:
+    def brute(toks: list[str], n: int) -> int:
+        best = 1
+        for i in range(len(toks)):
+            k = 1
+            while (len(toks[i + k * n:i + (k + 1) * n]) == n
+                   and toks[i + k * n:i + (k + 1) * n] == toks[i:i + n]):
+                k += 1
+            best = max(best, k)
+        return best
+
+    rng = np.random.default_rng(7)
+    for _ in range(1000):
+        toks = [str(t) for t in rng.integers(0, 2 + rng.integers(0, 2), rng.integers(0, 20))]
+        for n in range(1, 5):
+            repeats, start = text._longest_run(toks, n)
+            assert repeats == brute(toks, n)
+            assert toks[start:start + n * repeats] == toks[start:start + n] * repeats
+    assert text._longest_run(list("xabababy"), 2) == (3, 1)
+    assert text._longest_run([], 1) == (1, 0)
+
+
 def test_min_window_diversity_by_hand() -> None:
     toks = list("abcabcxyzw")  # windows of 4: abca 3, bcab 3, cabc 3, abcx 4, ... -> 3 / 4
     assert text._min_window_diversity(toks, 4) == 0.75
@@ -260,6 +282,18 @@ def test_hindi_declared_marathi_passes_script_but_not_language_id() -> None:
     report = run_gate(ds, checks=["script", "language-id"])
     assert failures_of(report, "mar_Deva", "p1") == {("persona", "language-id"),
                                                      ("instruction", "language-id")}
+
+
+def test_without_english_the_source_checks_apply_nowhere(tmp_path: Path) -> None:
+    ds = Dataset("no-en", [*_records("hin_Deva", HI), Record("p9", "tam_Taml", *EN["p1"])])
+    report = run_gate(ds, encoder=TopicEncoder(), store=EmbeddingStore(tmp_path))
+    assert report.source_missing()
+    hin = report.languages["hin_Deva"]
+    assert hin.checks["length-ratio"].applicable == 0
+    assert hin.checks["similarity"].applicable == 0
+    # The Latin-share part of "untranslated" needs no source.
+    assert ("instruction", "untranslated") in failures_of(report, "tam_Taml", "p9")
+    assert "applied nowhere" in report.to_markdown()
 
 
 def test_check_selection_and_threshold_validation() -> None:

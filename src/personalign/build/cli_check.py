@@ -174,6 +174,10 @@ def check_cmd(
     console.print(_table(report, min_pass))
     for line in _calibration_lines(report):
         console.print(line, highlight=False)
+    if report.source_missing():
+        console.print(f"no {ENGLISH} records: the checks against the English source "
+                      "(identity in untranslated, length-ratio, similarity) applied nowhere",
+                      highlight=False)
     if ds.meta.get("skipped"):
         console.print(f"{len(ds.meta['skipped'])} malformed row(s) were left out by the "
                       "loader (listed in the report)", highlight=False)

@@ -19,8 +19,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from personalign.build.gate.settings import CHECKS
-from personalign.languages import ALL_CODES, BY_CODE
+from personalign.build.gate.settings import CHECKS, SOURCE_CHECKS
+from personalign.languages import ALL_CODES, BY_CODE, ENGLISH
 from personalign.results import atomic_write, write_json
 
 REPORT_FORMAT = "personalign.gate.report/1"
@@ -116,6 +116,11 @@ class GateReport:
         for f in self.failures:
             out.setdefault((f.lang, f.pair_id), []).append(f)
         return out
+
+    def source_missing(self) -> bool:
+        """True when checks against the English source were asked for but the dataset has
+        no English records (the hub release has none), so those checks applied nowhere."""
+        return ENGLISH not in self.languages and any(c in SOURCE_CHECKS for c in self.checks)
 
     def below(self, min_pass: float) -> list[str]:
         """Languages whose record pass rate is under ``min_pass``."""
@@ -227,6 +232,9 @@ def _markdown(report: GateReport, max_failures: int | None) -> str:
     not_run = [c for c in CHECKS if c not in report.checks]
     if not_run:
         lines.append(f"- checks not run: {', '.join(not_run)}")
+    if report.source_missing():
+        lines.append(f"- no {ENGLISH} records: the checks against the English source "
+                     "(identity in untranslated, length-ratio, similarity) applied nowhere")
     lines.append(f"- records failing: {len(report.failed_keys())}; failures: "
                  f"{len(report.failures)}")
     if report.skipped_rows:

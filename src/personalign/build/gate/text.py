@@ -123,19 +123,22 @@ def check_script(text: str, lang: str, min_share: float) -> Finding | None:
 
 def _longest_run(toks: Sequence[str], n: int) -> tuple[int, int]:
     """``(repeats, start)`` of the longest run of one n-token sequence repeated back to
-    back; ``repeats`` is 1 when nothing repeats."""
+    back; ``repeats`` is 1 when nothing repeats.
+
+    A stretch of s consecutive positions j with ``toks[j] == toks[j + n]``, starting at i,
+    means toks[i : i + s + n] has period n: the n-gram at i is repeated s // n + 1 times.
+    One pass per n, O(len(toks)).
+    """
     best, best_start = 1, 0
-    i = 0
-    limit = len(toks) - 2 * n
-    while i <= limit:
-        k = 1
-        while toks[i + k * n:i + (k + 1) * n] == toks[i:i + n]:
-            k += 1
-        if k > best:
-            best, best_start = k, i
-        # A run of k repeats starting at i contains no longer run starting inside it at the
-        # same phase; step one token to try the other phases.
-        i += 1
+    stretch = 0
+    for j in range(len(toks) - n):
+        if toks[j] == toks[j + n]:
+            stretch += 1
+            repeats = stretch // n + 1
+            if repeats > best:
+                best, best_start = repeats, j - stretch + 1
+        else:
+            stretch = 0
     return best, best_start
 
 
