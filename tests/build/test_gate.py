@@ -192,6 +192,20 @@ def test_lid_identifies_clear_cases() -> None:
     assert lid.map_label("nep") is None
 
 
+def test_lid_short_texts_need_both_identifiers(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert lid.identify(["நான் ஒரு ஆசிரியர்"])[0] == lid.LidResult(None, "short", "none")
+    text_40 = "நான் ஒரு ஆசிரியர், சென்னையில் வசிக்கிறேன்."  # 20 <= letters < 50
+    assert 20 <= lid.letter_count(text_40) < 50
+    result = lid.identify([text_40])[0]
+    assert (result.code, result.identifier) == ("tam_Taml", "heliport+pycld2")
+    # pycld2 naming another language (or nothing) leaves a short text undetermined ...
+    monkeypatch.setattr(lid, "_cld2", lambda t: lid.LidResult("tel_Telu", "te", "pycld2"))
+    assert lid.identify([text_40])[0] == lid.LidResult(None, "tam?", "none")
+    # ... but not a long one, where heliport decides alone.
+    assert lid.identify([TA_P1[0]])[0].identifier == "heliport"
+    assert lid.identify([text_40], confirm_letters=0)[0].code == "tam_Taml"
+
+
 class _Unsure:
     def __init__(self, fail: bool = False) -> None:
         self.fail = fail
@@ -228,7 +242,9 @@ def test_good_texts_pass_every_text_check() -> None:
     assert hin.records == 4 and hin.texts == 8
     assert hin.checks["untranslated"].applicable == 8
     assert report.languages["eng_Latn"].checks["untranslated"].applicable == 0
-    assert hin.lid == {"heliport": 8, "pycld2": 0, "undetermined": 0, "agree": 8}
+    # Two Hindi instructions have under 50 letters: decided by heliport confirmed by pycld2.
+    assert hin.lid == {"heliport": 6, "heliport+pycld2": 2, "pycld2": 0, "undetermined": 0,
+                       "agree": 8}
 
 
 def bad_dataset() -> Dataset:

@@ -135,10 +135,11 @@ def _live(items: list[_Item]) -> list[_Item]:
 def _lid_check(items: list[_Item], th: GateThresholds,
                stats: dict[str, dict[str, int]]) -> None:
     live = _live(items)
-    results = lid.identify([it.text or "" for it in live], th.lid_min_letters)
+    results = lid.identify([it.text or "" for it in live], th.lid_min_letters,
+                           th.lid_confirm_letters)
     for item, res in zip(live, results, strict=True):
-        counts = stats.setdefault(item.lang, {"heliport": 0, "pycld2": 0, "undetermined": 0,
-                                              "agree": 0})
+        counts = stats.setdefault(item.lang, {"heliport": 0, "heliport+pycld2": 0,
+                                              "pycld2": 0, "undetermined": 0, "agree": 0})
         counts[res.identifier if res.decided else "undetermined"] += 1
         if not res.decided or res.code == item.lang:
             counts["agree"] += res.decided

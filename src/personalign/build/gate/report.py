@@ -59,8 +59,8 @@ class CheckCount:
 @dataclass
 class LanguageResult:
     """Counts for one language. ``lid`` counts texts by who decided their language
-    ("heliport", "pycld2", "undetermined") and how many decisions agree with the declared
-    language ("agree")."""
+    ("heliport", "heliport+pycld2" for short texts, "pycld2", "undetermined") and how many
+    decisions agree with the declared language ("agree")."""
 
     lang: str
     records: int = 0
@@ -258,19 +258,24 @@ def _markdown(report: GateReport, max_failures: int | None) -> str:
     lines += [*_table(header, rows), ""]
 
     if "language-id" in report.checks:
+        short = report.thresholds.get("lid_min_letters")
+        confirm = report.thresholds.get("lid_confirm_letters")
         lines += ["## Language identification", "",
-                  "heliport decides when confident; pycld2 when heliport is unsure; "
+                  "heliport decides when confident; pycld2 when heliport is unsure; texts "
+                  f"shorter than {confirm} letters only when both agree (heliport+pycld2), "
+                  f"texts shorter than {short} letters are not judged (undetermined); "
                   "'agree' = the decided language is the declared one.", ""]
         rows = []
         for lang in langs:
             lid = report.languages[lang].lid
-            decided = lid.get("heliport", 0) + lid.get("pycld2", 0)
+            decided = sum(lid.get(k, 0) for k in ("heliport", "heliport+pycld2", "pycld2"))
             rows.append([_name(lang), report.languages[lang].checks["language-id"].applicable,
-                         lid.get("heliport", 0), lid.get("pycld2", 0),
-                         lid.get("undetermined", 0), lid.get("agree", 0),
+                         lid.get("heliport", 0), lid.get("heliport+pycld2", 0),
+                         lid.get("pycld2", 0), lid.get("undetermined", 0), lid.get("agree", 0),
                          _pct(lid.get("agree", 0) / decided if decided else None)])
-        lines += [*_table(["language", "texts", "heliport", "pycld2 (fallback)",
-                           "undetermined", "agree", "agreement"], rows), ""]
+        lines += [*_table(["language", "texts", "heliport", "heliport+pycld2 (short)",
+                           "pycld2 (fallback)", "undetermined", "agree", "agreement"], rows),
+                  ""]
 
     length = report.calibration.get("length-ratio")
     if length:

@@ -30,6 +30,7 @@ class GateThresholds:
 
     # language id
     lid_min_letters: int = 20
+    lid_confirm_letters: int = 50
     # script
     min_script_share: float = 0.90
     # repetition
@@ -70,6 +71,7 @@ class GateThresholds:
         for name, least in (("word_repeat", 2), ("ngram_repeat", 2), ("max_ngram", 2),
                             ("repeated_span", 2), ("char_repeat", 2), ("distinct_window", 2),
                             ("min_distinct_tokens", 1), ("lid_min_letters", 0),
+                            ("lid_confirm_letters", 0),
                             ("length_min_samples", 2), ("similarity_min_null", 1),
                             ("similarity_max_null", 1), ("batch_size", 1)):
             if getattr(self, name) < least:
