@@ -1,15 +1,13 @@
 """LLMTranslator against a real HTTP server on loopback that speaks the OpenAI
-chat-completions API, with deterministic answers and injected faults."""
+chat-completions API, with deterministic answers and injected faults
+(the server lives in tests/build/chat_server.py)."""
 
 from __future__ import annotations
 
 import json
 import logging
 import re
-import threading
-import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -23,112 +21,7 @@ from personalign.build.translate import (
 )
 from personalign.build.translators.llm import MalformedReply, parse_translations, sanitize_url
 from personalign.data.schema import Record
-
-API_KEY = "sk-test-0123456789-SECRET-abcdef"
-
-
-def answer(texts: list[str], target: str) -> list[str]:
-    """The fake model's translation: target name, then the text reversed."""
-    return [f"[{target}] {t[::-1]}" for t in texts]
-
-
-class FakeChatServer:
-    """OpenAI-style POST /v1/chat/completions on 127.0.0.1.
-
-    ``faults`` is consumed one per request, in arrival order: "429" (with Retry-After),
-    "500", "401" (echoes the bearer token in its error message, as a careless server
-    might), "timeout" (answers after ``slow_s``), "malformed" (not JSON), "fenced" (JSON
-    inside a Markdown fence), "short" (one translation too few), "length" (cut off). Any
-    other request gets the deterministic ``answer``.
-    """
-
-    def __init__(self, faults: list[str] | None = None, slow_s: float = 1.0,
-                 retry_after: str = "0", delay_s: float = 0.0) -> None:
-        self.faults = list(faults or [])
-        self.slow_s = slow_s
-        self.retry_after = retry_after
-        self.delay_s = delay_s
-        self.requests: list[dict[str, Any]] = []
-        self.in_flight = 0
-        self.max_in_flight = 0
-        self.lock = threading.Lock()
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                with server.lock:
-                    headers = {k.lower(): v for k, v in self.headers.items()}
-                    server.requests.append({"path": self.path, "headers": headers,
-                                            "body": body})
-                    fault = server.faults.pop(0) if server.faults else "ok"
-                    server.in_flight += 1
-                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
-                try:
-                    time.sleep(server.delay_s)
-                    self.respond(body, fault)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up (time-out fault)
-                finally:
-                    with server.lock:
-                        server.in_flight -= 1
-
-            def send(self, status: int, payload: dict[str, Any],
-                     headers: dict[str, str] | None = None) -> None:
-                data = json.dumps(payload).encode("utf-8")
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for k, v in (headers or {}).items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(data)
-
-            def respond(self, body: dict[str, Any], fault: str) -> None:
-                if fault in ("429", "500"):
-                    self.send(int(fault), {"error": {"message": f"injected {fault}"}},
-                              {"Retry-After": server.retry_after} if fault == "429" else None)
-                    return
-                if fault == "401":
-                    key = self.headers.get("Authorization", "").removeprefix("Bearer ")
-                    self.send(401, {"error": {"message": f"Incorrect API key provided: {key}"}})
-                    return
-                if fault == "timeout":
-                    time.sleep(server.slow_s)
-                texts = json.loads(body["messages"][1]["content"])["texts"]
-                target = re.search(r"into (\w+)", body["messages"][0]["content"])
-                good = answer(texts, target.group(1) if target else "?")
-                content = json.dumps({"translations": good}, ensure_ascii=False)
-                finish = "stop"
-                if fault == "malformed":
-                    content = "Sure! Here are the translations: " + content
-                elif fault == "fenced":
-                    content = "```json\n" + content + "\n```"
-                elif fault == "short":
-                    content = json.dumps({"translations": good[:-1]}, ensure_ascii=False)
-                elif fault == "length":
-                    content, finish = content[: len(content) // 2], "length"
-                self.send(200, {
-                    "id": "chatcmpl-test", "object": "chat.completion", "created": 0,
-                    "model": body["model"],
-                    "choices": [{"index": 0, "finish_reason": finish,
-                                 "message": {"role": "assistant", "content": content}}],
-                    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
-                })
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,),
-                                       daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+from tests.build.chat_server import API_KEY, FakeChatServer, answer
 
 
 @pytest.fixture

@@ -19,7 +19,8 @@ Transient failures (HTTP 408, 409, 429, 5xx, time-outs, refused connections) are
 with exponential back-off: wait_k = min(max_delay_s, base_delay_s * 2**k) seconds before
 retry k = 0, 1, ..., or the server's Retry-After when that is longer (capped likewise); the
 client's own retries are switched off so this is the only retry policy. Batches run on at
-most ``concurrency`` threads.
+most ``concurrency`` threads. Retries, back-off, rate limit, the repair round and redaction
+are those of ``personalign.build.llm`` (shared with the synthesis stage).
 
 The API key never leaves the client: it is not in ``identity()``, ``repr``, log records or
 exception messages (any text that could echo it is redacted).
@@ -29,14 +30,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
-import os
-import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
+from personalign.build.llm import (
+    ChatReply,
+    LLMError,
+    LLMRejected,
+    LLMUnavailable,
+    MalformedReply,
+    OpenAIChat,
+    complete_json,
+    require_complete,
+    run_bounded,
+    sanitize_url,
+)
 from personalign.build.translators.base import (
     TranslationError,
     TranslationRejected,
@@ -46,11 +54,7 @@ from personalign.build.translators.base import (
 )
 from personalign.languages import BY_CODE
 
-log = logging.getLogger(__name__)
-
-BASE_URL_ENV = ("PERSONALIGN_LLM_BASE_URL", "OPENAI_BASE_URL")
-API_KEY_ENV = "OPENAI_API_KEY"
-RETRY_STATUS = frozenset({408, 409, 429})
+__all__ = ["LLMTranslator", "MalformedReply", "parse_translations", "sanitize_url"]
 
 SYSTEM_PROMPT = (
     "You are a professional translator. Translate every text in the user's JSON message "
@@ -66,10 +70,13 @@ REPAIR_PROMPT = (
     "input text, in order."
 )
 PROMPT_VERSION = hashlib.sha256((SYSTEM_PROMPT + REPAIR_PROMPT).encode("utf-8")).hexdigest()[:12]
-
-
-class MalformedReply(ValueError):
-    """A reply that does not follow the JSON contract (the message is the reason)."""
+# Passed as the JSON-schema hint (JSON mode for servers, a grammar for local models).
+TRANSLATIONS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"translations": {"type": "array", "items": {"type": "string"}}},
+    "required": ["translations"],
+    "additionalProperties": False,
+}
 
 
 def parse_translations(
@@ -81,11 +88,7 @@ def parse_translations(
     whitespace allowed) with n = len(texts), every s_i a string, non-blank when text i is.
     """
     n = len(texts)
-    if finish_reason == "length":
-        raise MalformedReply("the reply was cut off by the token limit (raise max_tokens or "
-                             "send smaller batches)")
-    if content is None or not content.strip():
-        raise MalformedReply("the reply was empty")
+    content = require_complete(ChatReply(content, finish_reason))
     try:
         obj = json.loads(content)
     except json.JSONDecodeError as err:
@@ -107,16 +110,6 @@ def parse_translations(
     return [str(item) for item in items]
 
 
-def sanitize_url(url: str) -> str:
-    """The URL without user info, query or fragment (where credentials could hide) and
-    without a trailing slash."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
-
-
 class LLMTranslator:
     """An OpenAI-compatible chat model as a translator.
 
@@ -133,6 +126,11 @@ class LLMTranslator:
         timeout_s: per-request time-out.
         max_retries: retries of a transient failure per request.
         base_delay_s, max_delay_s: back-off (see the module docstring).
+        requests_per_minute: rate limit over all of this translator's requests (None: none).
+
+    The requests go through ``personalign.build.llm.OpenAIChat`` (retries, back-off, rate
+    limit, redaction) and ``complete_json`` (strict parsing, one repair), the client the
+    synthesis stage uses too.
     """
 
     backend = "llm-openai"
@@ -153,24 +151,25 @@ class LLMTranslator:
         max_retries: int = 5,
         base_delay_s: float = 1.0,
         max_delay_s: float = 60.0,
+        requests_per_minute: float | None = None,
     ) -> None:
-        from openai import OpenAI
-
         if batch_size < 1 or concurrency < 1:
             raise ValueError("batch_size and concurrency must be >= 1")
-        url = base_url or next((os.environ[k] for k in BASE_URL_ENV if os.environ.get(k)), None)
-        key = api_key or os.environ.get(API_KEY_ENV) or None
-        if key is None:
-            if url is None:
-                raise TranslatorUnavailable(
-                    f"no API key: set {API_KEY_ENV}, or point {BASE_URL_ENV[0]} at a local "
-                    "OpenAI-compatible server"
-                )
-            key = "EMPTY"
-        self._api_key = key
-        self._client = OpenAI(api_key=key, base_url=url, max_retries=0, timeout=timeout_s)
+        self.name = f"llm:{model}"
+        unavailable: LLMUnavailable | None = None
+        try:
+            self.chat = OpenAIChat(
+                model, base_url=base_url, api_key=api_key, temperature=temperature, seed=seed,
+                max_tokens=max_tokens, json_mode=json_mode, timeout_s=timeout_s,
+                max_retries=max_retries, base_delay_s=base_delay_s, max_delay_s=max_delay_s,
+                requests_per_minute=requests_per_minute, name=self.name,
+            )
+        except LLMUnavailable as err:
+            unavailable = err
+        if unavailable is not None:
+            raise TranslatorUnavailable(str(unavailable))
         self.model = model
-        self.base_url = sanitize_url(str(self._client.base_url))
+        self.base_url = self.chat.base_url
         self.batch_size = batch_size
         self.concurrency = concurrency
         self.temperature = temperature
@@ -181,14 +180,22 @@ class LLMTranslator:
         self.max_retries = max_retries
         self.base_delay_s = base_delay_s
         self.max_delay_s = max_delay_s
-        self.name = f"llm:{model}"
-        # Replaceable in tests; the back-off waits go through it.
-        self.sleep: Callable[[float], None] = time.sleep
+
+    @property
+    def sleep(self) -> Callable[[float], None]:
+        """The back-off wait (replaceable in tests); the chat client's."""
+        return self.chat.sleep
+
+    @sleep.setter
+    def sleep(self, value: Callable[[float], None]) -> None:
+        self.chat.sleep = value
 
     def __repr__(self) -> str:
         return f"LLMTranslator(model={self.model!r}, base_url={self.base_url!r})"
 
     def identity(self) -> dict[str, Any]:
+        # Unchanged since the first release: a different identity would orphan checkpoints.
+        # The rate limit is left out: it changes timing, not output.
         return {
             "backend": self.backend,
             "model": self.model,
@@ -204,7 +211,7 @@ class LLMTranslator:
 
     def redact(self, text: str) -> str:
         """``text`` with every occurrence of the API key replaced by ``***``."""
-        return text.replace(self._api_key, "***") if len(self._api_key) >= 4 else text
+        return self.chat.redact(text)
 
     def translate(self, texts: list[str], src: str, tgt: str) -> list[str]:
         src, tgt = check_pair(src, tgt)
@@ -216,102 +223,35 @@ class LLMTranslator:
         todo = [i for i, text in enumerate(texts) if text.strip()]
         batches = [todo[i : i + self.batch_size] for i in range(0, len(todo), self.batch_size)]
         out = [""] * len(texts)
-        if not batches:
-            return out
-        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(batches))) as pool:
-            futures = [
-                pool.submit(self._translate_batch, system, [texts[i] for i in idx])
-                for idx in batches
-            ]
-            try:
-                for idx, future in zip(batches, futures, strict=True):
-                    for i, text in zip(idx, future.result(), strict=True):
-                        out[i] = text
-            except BaseException:
-                for future in futures:
-                    future.cancel()
-                raise
+        done = run_bounded(lambda idx: self._translate_batch(system, [texts[i] for i in idx]),
+                           batches, self.concurrency)
+        for idx, got in zip(batches, done, strict=True):
+            for i, text in zip(idx, got, strict=True):
+                out[i] = text
         return out
 
     def _translate_batch(self, system: str, texts: list[str]) -> list[str]:
         user = json.dumps({"count": len(texts), "texts": texts}, ensure_ascii=False)
-        messages: list[dict[str, str]] = [
-            {"role": "system", "content": system},
-            {"role": "user", "content": user},
-        ]
-        content, finish = self._complete(messages)
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
+        failure: LLMError | None = None
         try:
-            return parse_translations(content, texts, finish)
-        except MalformedReply as first:
-            log.warning("%s: malformed reply (%s); asking once for a repair", self.name, first)
-            messages += [
-                {"role": "assistant", "content": content or ""},
-                {"role": "user", "content": REPAIR_PROMPT.format(reason=first, count=len(texts))},
-            ]
-        content, finish = self._complete(messages)
-        try:
-            return parse_translations(content, texts, finish)
-        except MalformedReply as second:
-            reason = self.redact(str(second))
+            return self.complete(messages, texts)
+        except LLMError as err:
+            failure = err
+        # Re-raised outside the except block, as our own type, with nothing chained.
+        if isinstance(failure, LLMRejected):
             raise TranslationRejected(
                 f"{self.name} gave no usable translation for a batch of {len(texts)} texts "
-                f"after one repair request: {reason}",
-                reason,
-            ) from None
+                f"after one repair request: {failure.reason}",
+                failure.reason,
+            )
+        raise TranslationError(str(failure))
 
-    def _complete(self, messages: list[dict[str, str]]) -> tuple[str | None, str | None]:
-        """One chat completion with retries; returns (content, finish_reason)."""
-        import openai
-
-        kwargs: dict[str, Any] = {"model": self.model, "messages": messages,
-                                  "temperature": self.temperature}
-        if self.seed is not None:
-            kwargs["seed"] = self.seed
-        if self.max_tokens is not None:
-            kwargs["max_tokens"] = self.max_tokens
-        if self.json_mode:
-            kwargs["response_format"] = {"type": "json_object"}
-        attempt = 0
-        while True:
-            status: int | None = None
-            message = ""
-            try:
-                response = self._client.chat.completions.create(**kwargs)
-            except (openai.APITimeoutError, openai.APIConnectionError) as err:
-                problem, retry_after = type(err).__name__, None
-            except openai.APIStatusError as err:
-                status, message = err.status_code, str(err.message)
-                problem, retry_after = f"HTTP {status}", _retry_after(err)
-            else:
-                if not response.choices:
-                    return None, None
-                choice = response.choices[0]
-                return choice.message.content, choice.finish_reason
-            if status is not None and status not in RETRY_STATUS and status < 500:
-                # Raised outside the except block: the client's exception (whose message
-                # may quote the key back) does not even ride along as __context__.
-                raise TranslationError(
-                    f"{self.name}: the server at {self.base_url} refused the request "
-                    f"(HTTP {status}): {self.redact(message)}"
-                )
-            if attempt >= self.max_retries:
-                raise TranslationError(
-                    f"{self.name}: request to {self.base_url} failed {attempt + 1} times, "
-                    f"last with {problem}; check the server or raise max_retries"
-                )
-            delay = min(self.max_delay_s, self.base_delay_s * 2**attempt)
-            if retry_after is not None:
-                delay = max(delay, min(retry_after, self.max_delay_s))
-            log.warning("%s: %s; retry %d/%d in %.2f s", self.name, problem, attempt + 1,
-                        self.max_retries, delay)
-            self.sleep(delay)
-            attempt += 1
-
-
-def _retry_after(err: Any) -> float | None:
-    """Seconds from a Retry-After header in seconds form, if any."""
-    try:
-        value = err.response.headers.get("retry-after")
-        return float(value) if value is not None else None
-    except (AttributeError, TypeError, ValueError):
-        return None
+    def complete(self, messages: list[dict[str, str]], texts: list[str]) -> list[str]:
+        """One strict-JSON request (with its one repair) for ``texts``."""
+        return complete_json(
+            self.chat, messages,
+            lambda reply: parse_translations(reply.content, texts, reply.finish_reason),
+            lambda reason: REPAIR_PROMPT.format(reason=reason, count=len(texts)),
+            what=f"a batch of {len(texts)} texts", json_schema=TRANSLATIONS_SCHEMA,
+        )
