@@ -82,3 +82,45 @@ def test_models_and_datasets_list() -> None:
     assert code == 0 and "me5-small-nano" in out and "BAAI/bge-m3" in out
     code, out = _run("datasets")
     assert code == 0 and "pa-authored" in out
+
+
+def _mutate(toy_file: Path, tmp_path: Path, line_no: int, change: dict[str, object]) -> Path:
+    lines = toy_file.read_text(encoding="utf-8").splitlines()
+    row = json.loads(lines[line_no - 1])
+    row.update(change)
+    lines[line_no - 1] = json.dumps(row, ensure_ascii=False)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return bad
+
+
+@pytest.mark.parametrize(("line_no", "change", "expect"), [
+    (4, {"persona": ""}, "persona"),  # empty field
+    (4, {"pair_id": "p00"}, "p00"),  # duplicate (pair id, language)
+    (4, {"persona": "this Hindi row is written in English letters only"}, "script"),
+])
+def test_bad_records_exit_2_naming_the_record(toy_file: Path, tmp_path: Path, line_no: int,
+                                              change: dict[str, object], expect: str) -> None:
+    bad = _mutate(toy_file, tmp_path, line_no, change)
+    out_dir = tmp_path / "out"
+    code, out = _run("run", "--dataset", str(bad), "--models", "bm25", "--out", str(out_dir))
+    assert code == 2, out
+    assert "bad.jsonl" in out and expect in out
+    assert not out_dir.exists()
+
+
+def test_bad_punjabi_row_is_reported_and_skipped_only_when_asked(tmp_path: Path) -> None:
+    folder = Path(__file__).resolve().parents[2] / "shared" / "data" / \
+        "pi-indic-align-validation"
+    if not folder.is_dir():
+        pytest.skip(f"{folder} not present")
+    code, out = _run("run", "--dataset", str(folder), "--models", "bm25", "--tasks", "t1",
+                     "--out", str(tmp_path / "o"))
+    assert code == 2 and "Punjabi.csv" in out and "line 5" in out
+    assert not (tmp_path / "o").exists()
+    code, out = _run("run", "--dataset", str(folder), "--models", "bm25", "--tasks", "t1",
+                     "--languages", "pan,hin", "--skip-bad-rows", "--out", str(tmp_path / "o"))
+    assert code == 0, out
+    doc = json.loads((tmp_path / "o" / "results.json").read_text())
+    assert doc["dataset"]["counts"]["pan_Guru"] == 149
+    assert doc["dataset"]["skipped"][0]["record_id"] == "4"
