@@ -4,7 +4,9 @@ synthesis and pipeline tests."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import random
 import re
 import threading
 import time
@@ -26,6 +28,83 @@ def translation_reply(body: dict[str, Any]) -> str:
     target = re.search(r"into (\w+)", body["messages"][0]["content"])
     good = answer(texts, target.group(1) if target else "?")
     return json.dumps({"translations": good}, ensure_ascii=False)
+
+
+ACTIVITIES = (
+    "a weekly budget in rupees", "a letter to the district office", "a study timetable",
+    "a short speech for the Diwali function", "a plan to sell more at the market",
+    "three cheap dinner recipes", "a checklist for the monsoon", "a polite complaint email",
+    "an invitation for the village meeting", "a reading list for the summer",
+)
+OPENINGS = ("Please help me write", "Can you draft", "I need you to prepare",
+            "Help me put together", "Could you suggest")
+INDIC_WORDS = {  # a few words per language; a deterministic word salad passes LID
+    "Hindi": "मैं एक शिक्षक हूँ और पुणे में रहता किसान बाज़ार गाँव विद्यालय पत्र गीत",
+    "Tamil": "நான் ஒரு ஆசிரியர் சென்னையில் வாழ்கிறேன் விவசாயி சந்தை கிராமம் பள்ளி",
+    "Bengali": "আমি একজন শিক্ষক কলকাতায় থাকি কৃষক বাজার গ্রাম বিদ্যালয় চিঠি",
+    "Telugu": "నేను ఒక ఉపాధ్యాయుడిని హైదరాబాద్ లో ఉంటాను రైతు సంత గ్రామం",
+}
+
+
+def _rng(*parts: str) -> random.Random:
+    return random.Random(hashlib.sha256("|".join(parts).encode()).hexdigest())
+
+
+def fake_instruction(persona: str, negative: bool = False) -> str:
+    """The fake model's instruction for a persona: an English sentence chosen by a hash of
+    the persona (different personas rarely get the same sentence)."""
+    rng = _rng(persona, "negative" if negative else "instruction")
+    words = re.findall(r"[A-Za-z]+", persona)
+    place = next((w for w in reversed(words) if w[0].isupper() and w != "A"), "my town")
+    if negative:
+        return (f"{rng.choice(OPENINGS)} a guide to deep-sea diving in Iceland for a "
+                f"retired astronaut, number {rng.randint(1, 999)}.")
+    return (f"{rng.choice(OPENINGS)} {rng.choice(ACTIVITIES)} for my work in {place}, with "
+            f"{rng.randint(2, 9)} clear steps.")
+
+
+def synthesis_reply(body: dict[str, Any]) -> str:
+    """The reply to a pair-synthesis request: ``fake_instruction`` of its persona, with a
+    negative when the system prompt asks for one."""
+    persona = next(m["content"] for m in reversed(body["messages"])
+                   if m["role"] == "user" and m["content"].startswith("Persona: "))
+    persona = persona.removeprefix("Persona: ")
+    obj = {"instruction": fake_instruction(persona)}
+    if '"negative"' in body["messages"][0]["content"]:
+        obj["negative"] = fake_instruction(persona, negative=True)
+    return json.dumps(obj)
+
+
+def persona_reply(body: dict[str, Any]) -> str:
+    """The reply to a persona-generation request: n personas naming domain and region."""
+    user = body["messages"][1]["content"]
+    domain = re.search(r"Domain: (.*)", user).group(1)  # type: ignore[union-attr]
+    region = re.search(r"Region: (.*)", user).group(1)  # type: ignore[union-attr]
+    n = int(re.search(r"Write (\d+) personas", user).group(1))  # type: ignore[union-attr]
+    return json.dumps({"personas": [
+        f"Person {k} of {region}: a worker in {domain} aged {20 + 7 * k} who keeps "
+        f"{k + 2} goats and writes poems in the evening." for k in range(1, n + 1)]})
+
+
+def indic_translation_reply(body: dict[str, Any]) -> str:
+    """The reply to a translation request: per text, a word salad in the target language
+    (as many words as the source, chosen by a hash of the text)."""
+    texts = json.loads(body["messages"][1]["content"])["texts"]
+    target = re.search(r"into (\w+)", body["messages"][0]["content"]).group(1)  # type: ignore[union-attr]
+    words = INDIC_WORDS[target].split()
+    out = [" ".join(_rng(t, target).choices(words, k=max(3, len(t.split())))) + "।"
+           for t in texts]
+    return json.dumps({"translations": out}, ensure_ascii=False)
+
+
+def pipeline_reply(body: dict[str, Any]) -> str:
+    """Dispatch on the system prompt: synthesis, persona generation or translation."""
+    system = body["messages"][0]["content"]
+    if system.startswith("You are a professional translator"):
+        return indic_translation_reply(body)
+    if system.startswith("You create realistic"):
+        return persona_reply(body)
+    return synthesis_reply(body)
 
 
 class FakeChatServer:

@@ -329,7 +329,7 @@ class OpenAIChat:
             "seed": self.seed,
             "max_tokens": self.max_tokens,
             "json_mode": self.json_mode,
-            "versions": _versions("openai"),
+            "versions": package_versions("openai"),
         }
 
     def redact(self, text: str) -> str:
@@ -407,7 +407,8 @@ def _retry_after(err: Any) -> float | None:
         return None
 
 
-def _versions(*names: str) -> dict[str, str]:
+def package_versions(*names: str) -> dict[str, str]:
+    """Installed versions of the named distributions (absent ones are left out)."""
     from importlib.metadata import PackageNotFoundError, version
 
     out: dict[str, str] = {}
@@ -463,3 +464,66 @@ def complete_json(
         f"{backend.name} gave no usable reply for {what} after one repair request: {reason}",
         reason,
     )
+
+
+# --------------------------------------------------------------------------------------
+# building a backend from plain settings (what configuration files and Ray workers pass)
+
+
+@dataclass(frozen=True)
+class ChatSpec:
+    """Settings of a chat backend, without secrets: what a config file names and what is
+    sent to worker processes, which build the backend themselves (``make_chat``) and read
+    the API key from their own environment.
+
+    ``backend``: "openai" (any OpenAI-compatible server) or "local" (a GGUF file run by
+    xllamacpp). ``model``: the server's model name (openai) or the .gguf path (local; None:
+    the packaged SmolLM2). ``options``: keyword arguments of ``OpenAIChat`` or
+    ``LocalChat`` (e.g. ``timeout_s``, ``requests_per_minute``, ``n_threads``); an
+    ``api_key`` option is refused, so that a key never lands in a config or a pickle.
+    """
+
+    backend: str = "openai"
+    model: str | None = "gpt-4o-mini"
+    options: tuple[tuple[str, Any], ...] = ()
+
+    @staticmethod
+    def make(backend: str = "openai", model: str | None = None, **options: Any) -> ChatSpec:
+        if backend not in ("openai", "local"):
+            raise ValueError(f"unknown chat backend {backend!r}; use 'openai' or 'local'")
+        if "api_key" in options:
+            raise ValueError(f"do not put the API key in settings; set {API_KEY_ENV}")
+        if backend == "openai" and model is None:
+            model = "gpt-4o-mini"
+        return ChatSpec(backend, model, tuple(sorted(options.items())))
+
+
+def make_chat(spec: ChatSpec) -> ChatBackend:
+    """The backend ``spec`` describes (raises LLMUnavailable when it cannot be had)."""
+    options = dict(spec.options)
+    if spec.backend == "local":
+        from personalign.build.local_llm import LocalChat
+
+        return LocalChat(spec.model, **options)
+    return OpenAIChat(spec.model or "gpt-4o-mini", **options)
+
+
+class SecretFilter(logging.Filter):
+    """A logging filter that replaces the API key (env ``OPENAI_API_KEY``, read when the
+    filter is made, plus ``secrets``) in every record's message by ``***``: a second line of
+    defence for log handlers of the build commands, whatever a library logs."""
+
+    def __init__(self, *secrets: str) -> None:
+        super().__init__()
+        env = os.environ.get(API_KEY_ENV)
+        self.secrets = [s for s in (*secrets, env) if s and len(s) >= 4]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            message = record.getMessage()
+            clean = message
+            for secret in self.secrets:
+                clean = clean.replace(secret, REDACTED)
+            if clean != message:
+                record.msg, record.args = clean, None
+        return True
