@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import importlib
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -135,7 +137,6 @@ def run(
     from personalign.models.registry import DEFAULT_MODELS
     from personalign.report.leaderboard import leaderboard_rows
     from personalign.report.write import write_run
-    from personalign.runner import Progress as RunProgress
     from personalign.runner import RunConfig, evaluate
     from personalign.store import EmbeddingStore
 
@@ -154,7 +155,9 @@ def run(
     except DatasetError as exc:
         _fail(str(exc))
     for skipped in ds.meta.get("skipped", []):
-        err.print(f"[yellow]skipped[/] {skipped}", highlight=False)
+        err.print(f"[yellow]skipped[/] {skipped.get('file')}, line {skipped.get('line')} "
+                  f"(record {skipped.get('record_id')}): {skipped.get('reason')}",
+                  highlight=False)
     names = [m.strip() for m in models.split(",") if m.strip()] if models else list(
         DEFAULT_MODELS)
     try:
@@ -174,21 +177,8 @@ def run(
                        retrieval_split=retrieval_split)
     store = EmbeddingStore(cache_dir)
     started = time.perf_counter()
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), TimeRemainingColumn(), console=err,
-                  transient=False) as bar:
-        current: dict[str, Any] = {}
-
-        def start(label: str, total: int) -> None:
-            current["id"] = bar.add_task(label, total=total)
-
-        def advance(n: int) -> None:
-            if "id" in current:
-                bar.advance(current["id"], n)
-
-        output = evaluate(ds, eval_models, config, store,
-                          RunProgress(start=start, advance=advance,
-                                      log=lambda msg: bar.console.log(msg)))
+    with _progress() as progress:
+        output = evaluate(ds, eval_models, config, store, progress)
     elapsed = time.perf_counter() - started
     paths = write_run(out, ds, output, config=config, models=eval_models, device=device,
                       elapsed_s=elapsed)
@@ -201,6 +191,51 @@ _SHOWN = {"rank": "#", "model": "model", "score": "score", "t1_r1": "T1 R@1", "t
           "t3_mono_r1": "T3 R@1", "t3_cross_r1": "T3x R@1", "xl_drop": "XL drop",
           "t4_auroc": "T4 AUROC", "t4_ece": "T4 ECE", "t4_ece_cal": "ECE iso",
           "t4_zs_auroc": "ZS AUROC"}
+
+
+class _LineProgress:
+    """Progress for logs and pipes (no terminal): one line per 10% step and at the end."""
+
+    def __init__(self) -> None:
+        self.label, self.total, self.done, self.next_pct = "", 0, 0, 10
+        self.t0 = time.perf_counter()
+
+    def start(self, label: str, total: int) -> None:
+        self.label, self.total, self.done, self.next_pct = label, total, 0, 10
+        self.t0 = time.perf_counter()
+        err.print(f"{label}: 0/{total}", highlight=False)
+
+    def advance(self, n: int) -> None:
+        self.done += n
+        pct = 100 * self.done / max(1, self.total)
+        if pct >= self.next_pct or self.done >= self.total:
+            self.next_pct = (int(pct) // 10 + 1) * 10
+            err.print(f"{self.label}: {self.done}/{self.total} ({pct:.0f}%, "
+                      f"{time.perf_counter() - self.t0:.0f}s)", highlight=False)
+
+
+@contextmanager
+def _progress() -> Iterator[Any]:
+    """Rich progress bars on a terminal, plain lines otherwise (logs, CI, nohup)."""
+    from personalign.runner import Progress as RunProgress
+
+    if not err.is_terminal:
+        lines = _LineProgress()
+        yield RunProgress(start=lines.start, advance=lines.advance,
+                          log=lambda msg: err.print(msg, highlight=False))
+        return
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), TimeRemainingColumn(), console=err) as bar:
+        current: dict[str, Any] = {}
+
+        def start(label: str, total: int) -> None:
+            current["id"] = bar.add_task(label, total=total)
+
+        def advance(n: int) -> None:
+            if "id" in current:
+                bar.advance(current["id"], n)
+
+        yield RunProgress(start=start, advance=advance, log=lambda msg: bar.console.log(msg))
 
 
 def _print_leaderboard(rows: list[dict[str, Any]]) -> None:
