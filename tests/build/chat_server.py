@@ -38,11 +38,17 @@ ACTIVITIES = (
 )
 OPENINGS = ("Please help me write", "Can you draft", "I need you to prepare",
             "Help me put together", "Could you suggest")
-INDIC_WORDS = {  # a few words per language; a deterministic word salad passes LID
-    "Hindi": "मैं एक शिक्षक हूँ और पुणे में रहता किसान बाज़ार गाँव विद्यालय पत्र गीत",
-    "Tamil": "நான் ஒரு ஆசிரியர் சென்னையில் வாழ்கிறேன் விவசாயி சந்தை கிராமம் பள்ளி",
-    "Bengali": "আমি একজন শিক্ষক কলকাতায় থাকি কৃষক বাজার গ্রাম বিদ্যালয় চিঠি",
-    "Telugu": "నేను ఒక ఉపాధ్యాయుడిని హైదరాబాద్ లో ఉంటాను రైతు సంత గ్రామం",
+INDIC_WORDS = {  # common words; a text maps its distinct words onto distinct words here
+    "Hindi": "मैं एक शिक्षक हूँ और पुणे में रहता किसान बाज़ार गाँव विद्यालय पत्र गीत घर पानी "
+             "खाना दिन रात सुबह शाम काम पैसा परिवार बच्चे माँ पिता दोस्त शहर सड़क किताब बारिश "
+             "खेत पेड़ फूल मंदिर त्योहार नदी समय हमेशा अच्छा नया पुराना",
+    "Tamil": "நான் ஒரு ஆசிரியர் சென்னையில் வாழ்கிறேன் விவசாயி சந்தை கிராமம் பள்ளி வீடு "
+             "தண்ணீர் சாப்பாடு நாள் இரவு காலை மாலை வேலை பணம் குடும்பம் குழந்தைகள் அம்மா "
+             "அப்பா நண்பன் நகரம் சாலை புத்தகம் மழை வயல் மரம் பூ கோவில் திருவிழா ஆறு நேரம் "
+             "ஒவ்வொரு எப்போதும் நல்ல புதிய பழைய",
+    "Bengali": "আমি একজন শিক্ষক কলকাতায় থাকি কৃষক বাজার গ্রাম বিদ্যালয় চিঠি বাড়ি জল খাবার "
+               "দিন রাত সকাল সন্ধ্যা কাজ টাকা পরিবার শিশু মা বাবা বন্ধু শহর রাস্তা বই বৃষ্টি "
+               "মাঠ গাছ ফুল মন্দির উৎসব নদী সময় প্রতিদিন সবসময় ভালো নতুন পুরনো",
 }
 
 
@@ -52,15 +58,16 @@ def _rng(*parts: str) -> random.Random:
 
 def fake_instruction(persona: str, negative: bool = False) -> str:
     """The fake model's instruction for a persona: an English sentence chosen by a hash of
-    the persona (different personas rarely get the same sentence)."""
+    the persona, quoting what follows "who" in it (different personas, different texts)."""
     rng = _rng(persona, "negative" if negative else "instruction")
     words = re.findall(r"[A-Za-z]+", persona)
     place = next((w for w in reversed(words) if w[0].isupper() and w != "A"), "my town")
     if negative:
         return (f"{rng.choice(OPENINGS)} a guide to deep-sea diving in Iceland for a "
                 f"retired astronaut, number {rng.randint(1, 999)}.")
-    return (f"{rng.choice(OPENINGS)} {rng.choice(ACTIVITIES)} for my work in {place}, with "
-            f"{rng.randint(2, 9)} clear steps.")
+    about = persona.partition(" who ")[2].rstrip(".") or "works here"
+    return (f"{rng.choice(OPENINGS)} {rng.choice(ACTIVITIES)} for someone in {place} who "
+            f"{about}, with {rng.randint(2, 9)} clear steps.")
 
 
 def synthesis_reply(body: dict[str, Any]) -> str:
@@ -86,14 +93,25 @@ def persona_reply(body: dict[str, Any]) -> str:
         f"{k + 2} goats and writes poems in the evening." for k in range(1, n + 1)]})
 
 
+def fake_translation(text: str, target: str) -> str:
+    """A deterministic stand-in for a translation: the i-th distinct word of ``text`` becomes
+    the i-th word of a permutation of INDIC_WORDS[target] chosen by a hash of the text, so
+    the output repeats words exactly where the source does (and passes LID)."""
+    words = INDIC_WORDS[target].split()
+    order = _rng(text, target).sample(words, len(words))
+    mapping: dict[str, str] = {}
+    out = []
+    for w in re.findall(r"\w+", text.lower()):
+        mapping.setdefault(w, order[len(mapping) % len(order)])
+        out.append(mapping[w])
+    return " ".join(out) + "।"
+
+
 def indic_translation_reply(body: dict[str, Any]) -> str:
-    """The reply to a translation request: per text, a word salad in the target language
-    (as many words as the source, chosen by a hash of the text)."""
+    """The reply to a translation request: ``fake_translation`` of every text."""
     texts = json.loads(body["messages"][1]["content"])["texts"]
     target = re.search(r"into (\w+)", body["messages"][0]["content"]).group(1)  # type: ignore[union-attr]
-    words = INDIC_WORDS[target].split()
-    out = [" ".join(_rng(t, target).choices(words, k=max(3, len(t.split())))) + "।"
-           for t in texts]
+    out = [fake_translation(t, target) for t in texts]
     return json.dumps({"translations": out}, ensure_ascii=False)
 
 

@@ -14,9 +14,15 @@ build_app = typer.Typer(help="Build datasets: synthesize, translate, check, vali
                         no_args_is_help=True)
 
 _STAGES = (
+    ("synthesize", "personalign.build.cli_pipeline", "synthesize_app",
+     "Synthesize English persona–instruction pairs with an LLM (resumable)."),
+    ("translate", "personalign.build.cli_pipeline", "translate_app",
+     "Translate a dataset: llm | nllb | m2m100 | ct2 | indictrans2 (resumable)."),
     ("validate", "personalign.build.cli_validate", "validate_app",
      "Human validation: export rating sheets, compute agreement."),
     ("check", "personalign.build.cli_check", "check_app", "Quality gate: per-language report."),
+    ("run", "personalign.build.cli_pipeline", "run_app",
+     "The whole pipeline from a TOML config, resumable in a work folder."),
 )
 
 for _name, _module, _attr, _help in _STAGES:
