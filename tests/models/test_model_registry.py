@@ -134,7 +134,7 @@ def test_lookup_by_name_hub_id_alias_any_case() -> None:
 
 
 def test_defaults_and_flags() -> None:
-    assert DEFAULT_MODELS == ["me5-small-nano", "minilm-l6-en", "bm25", "tfidf-char"]
+    assert DEFAULT_MODELS == ["me5-small-nano", "bm25", "tfidf-char"]
     assert require_spec("xlmr-large-random").benchmark_only
     assert require_spec("static-64").optional
     assert require_spec("minilm-l6-en").languages == ("eng_Latn",)
