@@ -146,7 +146,7 @@ def null_similarities(translations: np.ndarray, sources: np.ndarray, groups: Seq
             keep = text_ids[idx][:, None] != text_ids[idx][None, :]  # also drops i == j
             parts.append(sims[keep])
             continue
-        m = max(1, round(max_pairs * n * (n - 1) / total))
+        m = max(1, max_pairs * n * (n - 1) // total)  # this group's share of max_pairs
         a = rng.integers(n, size=m)
         b = (a + rng.integers(1, n, size=m)) % n  # never a == b
         i, j = idx[a], idx[b]
