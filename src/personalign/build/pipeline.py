@@ -315,7 +315,53 @@ def config_from_dict(doc: dict[str, Any], base: Path, where: str = "config") -> 
 
 
 def load_config(path: str | Path) -> PipelineConfig:
-    """Read a pipeline TOML file (see the README's example); errors name the file."""
+    """Read a pipeline TOML file; errors name the file and the key. Example::
+
+        [pipeline]
+        work_dir = "work"            # relative paths: relative to this file
+        name = "my-dataset"
+        engine = "local"             # or "ray"
+
+        [llm]                        # synthesis (and persona generation)
+        backend = "openai"           # or "local" (model = path of a .gguf; none: SmolLM2)
+        model = "gpt-4o-mini"
+        requests_per_minute = 500    # any OpenAIChat / LocalChat option; never the key
+        timeout_s = 60
+
+        [personas]
+        seeds = "personas.jsonl"     # or: domains = [...], regions = [...], per_pair = 5
+
+        [synthesize]
+        shots = 2                    # 0 or 2
+        negatives = true
+        temperature = 0.7
+        seed = 0
+        concurrency = 8
+
+        [dedup]
+        mode = "drop-exact"          # report | drop-exact | drop-near
+        threshold = 0.8
+
+        [translate]
+        to = ["hin_Deva", "tam_Taml", "ben_Beng"]
+        backend = "nllb"             # llm | nllb | m2m100 | ct2 | indictrans2
+        model = "/models/nllb-200-3.3B"
+        batch_size = 32
+        [translate.options]          # keyword options of the backend's class
+        device = "cuda"
+        num_beams = 4
+
+        [gate]
+        embedding = true             # false: no similarity check (no model)
+
+        [validation]
+        n = 150
+        seed = 42
+
+        [ray]                        # engine = "ray" only
+        gpus_per_actor = 1           # one model replica per GPU
+        batch_size = 64
+    """
     path = Path(path)
     try:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
