@@ -344,6 +344,38 @@ def test_cli_synthesize_and_translate(tmp_path: Path, monkeypatch: pytest.Monkey
         srv.close()
 
 
+def test_cli_generated_personas_and_run_without_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
+    srv = FakeChatServer(reply=pipeline_reply)
+    monkeypatch.setenv("PERSONALIGN_LLM_BASE_URL", srv.url)
+    runner = CliRunner()
+    try:
+        out = tmp_path / "gen.jsonl"
+        res = runner.invoke(app, ["build", "synthesize", "--domains", "fisheries,dairy",
+                                  "--regions", "Kerala", "--per-pair", "3", "--out", str(out),
+                                  "--model", "tiny-chat", "--dedup", "report"])
+        assert res.exit_code == 0, res.output
+        ds = load_dataset(out)
+        assert len(ds.records) == 6 and {r.domain for r in ds.records} == {"fisheries", "dairy"}
+        assert ds.records[0].extra["lineage"]["persona_origin"] == \
+            "generated:persona/v1:tiny-chat"
+        seeds = persona_file(tmp_path, 12)
+        work = tmp_path / "w"
+        res = runner.invoke(app, ["build", "run", "--seeds", str(seeds), "--to", "tam",
+                                  "--model", "tiny-chat", "--no-embedding", "--work",
+                                  str(work)])
+    finally:
+        srv.close()
+    # The translation model is the default (gpt-4o-mini) on the same server.
+    assert res.exit_code == 0, res.output
+    report = json.loads((work / "report.json").read_text("utf-8"))
+    assert report["stages"]["translate"]["records"] == 12
+    assert report["stages"]["validation"]["files"] == ["tam_Taml.csv"]
+    assert any(r["body"]["model"] == "gpt-4o-mini" for r in srv.requests)
+
+
 def test_refused_key_is_redacted_and_exit_code_3(tmp_path: Path) -> None:
     srv = FakeChatServer(["401"] * 3, reply=pipeline_reply)
     work = tmp_path / "work"

@@ -22,6 +22,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from personalign.data.errors import DatasetError
@@ -46,7 +47,9 @@ run_app = typer.Typer(help="Run the whole pipeline: personas -> synthesis -> ded
 
 
 def _fail(message: str, code: int = 2) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    # soft_wrap: no line breaks inside paths and messages (they get copied and grepped)
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, markup=True,
+              soft_wrap=True)
     raise typer.Exit(code)
 
 

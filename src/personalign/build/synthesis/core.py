@@ -112,24 +112,26 @@ def run_units(
         if progress is not None:
             progress(ok + rejected, total)
 
-    with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        running: dict[Future[dict[str, Any]], tuple[str, str, Any]] = {}
-        try:
-            while True:
-                while failure is None and len(running) < concurrency:
-                    item = next(todo, None)
-                    if item is None:
-                        break
-                    running[pool.submit(work, item[0], item[2])] = item
-                if not running:
+    pool = ThreadPoolExecutor(max_workers=concurrency)
+    running: dict[Future[dict[str, Any]], tuple[str, str, Any]] = {}
+    try:
+        while True:
+            while failure is None and len(running) < concurrency:
+                item = next(todo, None)
+                if item is None:
                     break
-                finished, _ = wait(running, return_when=FIRST_COMPLETED)
-                for fut in finished:
-                    store(running.pop(fut), fut)
-        except BaseException:
-            for fut in running:
-                fut.cancel()
-            raise
+                running[pool.submit(work, item[0], item[2])] = item
+            if not running:
+                break
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                store(running.pop(fut), fut)
+    except BaseException:
+        # Interrupted (Ctrl-C, a kill turned into an exception): return at once; requests in
+        # flight finish in their threads but are not stored, so they are asked again later.
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
     if failure is not None:
         raise failure
     return ok, rejected
