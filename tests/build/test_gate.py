@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -539,6 +541,10 @@ def test_report_files_round_trip(tmp_path: Path) -> None:
     assert "| Odia (ory_Orya) | 1 | 0 | 0.0% |" in md
     assert "repetition" in md and "the word 'ଭିନ୍ନ' is repeated 4 times in a row" in md
     assert not list((tmp_path / "out").glob(".*tmp"))  # no temporary files left
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in (json_path, md_path):  # readable like any other file, not mkstemp's 0600
+        assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
     with pytest.raises(ValueError, match="not a gate report"):
         GateReport.from_dict({"format": "other"})
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.metadata
+import json
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ from personalign.build.gate.report import (
     Failure,
     GateReport,
     LanguageResult,
+    atomic_write_text,
 )
 from personalign.build.gate.settings import (
     TEXT_FIELDS,
@@ -417,17 +419,5 @@ def split_by_gate(ds: Dataset, report: GateReport) -> tuple[Dataset, list[Reject
 def write_rejected(path: str | Path, rejected: Iterable[RejectedRecord]) -> Path:
     """Write rejected records as JSONL (one record per line: its fields, ``gate_failures``
     and ``origin``), atomically. Returns the path."""
-    import json
-
-    from personalign.results import atomic_write
-
     body = "".join(json.dumps(r.to_dict(), ensure_ascii=False) + "\n" for r in rejected)
-    target = Path(path)
-
-    def write(tmp: Path) -> None:
-        tmp.write_text(body, encoding="utf-8")
-
-    atomic_write(target, write)
-    return target
-
-
+    return atomic_write_text(path, body)

@@ -14,6 +14,10 @@ of its records that pass.
 
 from __future__ import annotations
 
+import json
+import math
+import os
+import tempfile
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,7 +25,6 @@ from typing import Any
 
 from personalign.build.gate.settings import CHECKS, SOURCE_CHECKS
 from personalign.languages import ALL_CODES, BY_CODE, ENGLISH
-from personalign.results import atomic_write, write_json
 
 REPORT_FORMAT = "personalign.gate.report/1"
 JSON_NAME = "gate_report.json"
@@ -165,9 +168,40 @@ class GateReport:
 
 
 def load_report(path: str | Path) -> GateReport:
-    import json
-
     return GateReport.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` (UTF-8) to a temporary file in the target folder, fsync, give it the
+    usual permissions (0666 minus the umask: mkstemp's 0600 would hide a report from the
+    people it is for), then ``os.replace`` it into place."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def _finite(obj: Any) -> Any:
+    """JSON has no NaN or infinity: write them as null."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {str(k): _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(v) for v in obj]
+    return obj
 
 
 def write_report(report: GateReport, out_dir: str | Path,
@@ -175,14 +209,9 @@ def write_report(report: GateReport, out_dir: str | Path,
     """Write ``gate_report.json`` and ``gate_report.md`` into ``out_dir`` (created if
     needed), each atomically. Returns both paths."""
     out = Path(out_dir)
-    json_path, md_path = out / JSON_NAME, out / MARKDOWN_NAME
-    write_json(json_path, report.to_dict())
-    text = report.to_markdown(max_markdown_failures)
-
-    def write(tmp: Path) -> None:
-        tmp.write_text(text, encoding="utf-8")
-
-    atomic_write(md_path, write)
+    doc = json.dumps(_finite(report.to_dict()), indent=1, ensure_ascii=False, allow_nan=False)
+    json_path = atomic_write_text(out / JSON_NAME, doc + "\n")
+    md_path = atomic_write_text(out / MARKDOWN_NAME, report.to_markdown(max_markdown_failures))
     return json_path, md_path
 
 
