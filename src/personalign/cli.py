@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -26,6 +25,7 @@ from rich.table import Table
 
 from personalign import __version__
 from personalign.build.cli import build_app
+from personalign.console import console, err, fail
 from personalign.data.errors import DatasetError
 from personalign.embeddings import EvalModel
 from personalign.languages import parse_language_list
@@ -39,13 +39,6 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(build_app, name="build")
-console = Console(width=None if Console().is_terminal else 140)
-err = Console(stderr=True)
-
-
-def _fail(message: str, code: int = 2) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
-    raise typer.Exit(code)
 
 
 def _load_custom(spec: str, **kwargs: Any) -> EvalModel:
@@ -141,19 +134,19 @@ def run(
     from personalign.store import EmbeddingStore
 
     if protocol not in ("corrected", "paper"):
-        _fail(f"--protocol must be 'corrected' or 'paper', not {protocol!r}")
+        fail(f"--protocol must be 'corrected' or 'paper', not {protocol!r}")
     if retrieval_split not in ("all", "test"):
-        _fail(f"--retrieval-split must be 'all' or 'test', not {retrieval_split!r}")
+        fail(f"--retrieval-split must be 'all' or 'test', not {retrieval_split!r}")
     try:
         task_list = parse_tasks(tasks)
         langs = parse_language_list(languages)
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     try:
         ds = load_dataset(dataset, skip_bad_rows=skip_bad_rows, languages=langs, limit=limit)
         validate_dataset(ds, strict=True)
     except DatasetError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     for skipped in ds.meta.get("skipped", []):
         err.print(f"[yellow]skipped[/] {skipped.get('file')}, line {skipped.get('line')} "
                   f"(record {skipped.get('record_id')}): {skipped.get('reason')}",
@@ -165,9 +158,9 @@ def run(
                                      batch_size=batch_size, max_length=max_length,
                                      trust_remote_code=trust_remote_code)
     except ModelUnavailable as exc:
-        _fail(str(exc), code=3)
+        fail(str(exc), code=3)
     except (ValueError, ImportError, AttributeError) as exc:
-        _fail(f"cannot load model: {exc}")
+        fail(f"cannot load model: {exc}")
     counts = ds.counts()
     console.print(f"[bold]personalign {__version__}[/] dataset [cyan]{ds.name}[/] "
                   f"({len(ds.pair_ids())} pairs, {len(counts)} languages), "
@@ -301,7 +294,7 @@ def datasets_cmd(
         try:
             ds = load_dataset(describe, skip_bad_rows=skip_bad_rows)
         except DatasetError as exc:
-            _fail(str(exc))
+            fail(str(exc))
         console.print(dataset_card(ds), markup=False, highlight=False)
         return
     table = Table(title="datasets")
@@ -311,7 +304,6 @@ def datasets_cmd(
         table.add_row(info.name, str(info.languages), str(info.size), str(info.availability),
                       info.description)
     console.print(table)
-
 
 
 @app.command()
@@ -344,13 +336,13 @@ def bench(
     try:
         ds = load_dataset(dataset, skip_bad_rows=skip_bad_rows, limit=limit)
     except DatasetError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     try:
         (m,) = resolve_models([model], protocol="corrected", device=device, dtype=dtype,
                               batch_size=batch_size, max_length=None,
                               trust_remote_code=False)
     except ModelUnavailable as exc:
-        _fail(str(exc), code=3)
+        fail(str(exc), code=3)
     config = RunConfig(tasks=parse_tasks(tasks))
     encode_s = 0.0
     n_texts = 0

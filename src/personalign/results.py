@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import platform
 import sys
-import tempfile
-from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -23,6 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from personalign import __version__
+from personalign.atomic import atomic_write, atomic_write_text
 from personalign.data.schema import Dataset
 
 SCHEMA_VERSION = 1
@@ -61,21 +59,9 @@ def _clean(obj: Any) -> Any:
     return obj
 
 
-def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_json(path: Path, doc: Any) -> None:
     text = json.dumps(_clean(doc), indent=1, ensure_ascii=False, allow_nan=False)
-    atomic_write(path, lambda p: p.write_text(text + "\n", encoding="utf-8"))
+    atomic_write_text(path, text + "\n")
 
 
 def write_parquet(path: Path, columns: dict[str, list[Any]] | list[dict[str, Any]]) -> None:
@@ -91,7 +77,7 @@ def write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> None:
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)
     writer.writerows(rows)
-    atomic_write(path, lambda p: p.write_text(buf.getvalue(), encoding="utf-8"))
+    atomic_write_text(path, buf.getvalue())
 
 
 def load_results(path: Path) -> dict[str, Any]:

@@ -21,13 +21,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from personalign.atomic import atomic_write, atomic_write_text
 
 STORE_FORMAT = 1
 _COMPACT_AT = 64  # merge a namespace's shards once it holds more than this many
@@ -54,16 +55,11 @@ def namespace_key(identity: dict[str, Any], prompt: str) -> str:
 
 
 def _atomic_save_npy(path: Path, array: np.ndarray) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npy")
-    try:
-        with os.fdopen(fd, "wb") as fh:
+    def save(tmp: Path) -> None:
+        with tmp.open("wb") as fh:
             np.save(fh, array, allow_pickle=False)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    atomic_write(path, save)
 
 
 class _Namespace:
@@ -157,13 +153,9 @@ class EmbeddingStore:
             path = self.root / key
             ns = _Namespace(path)
             if not (path / "identity.json").exists():
-                path.mkdir(parents=True, exist_ok=True)
                 doc = json.dumps({"identity": identity, "prompt": prompt,
                                   "format": STORE_FORMAT}, indent=1, default=str)
-                fd, tmp = tempfile.mkstemp(dir=path, prefix=".tmp-")
-                with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                    fh.write(doc)
-                os.replace(tmp, path / "identity.json")
+                atomic_write_text(path / "identity.json", doc)
             self._open[key] = ns
         return ns
 

@@ -12,10 +12,9 @@ it; 2 bad input (dataset, option, model unavailable).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from personalign.build.gate import (
@@ -26,6 +25,7 @@ from personalign.build.gate import (
     write_rejected,
     write_report,
 )
+from personalign.console import console, err, fail
 from personalign.data.errors import DatasetError
 from personalign.data.schema import Dataset
 from personalign.languages import BY_CODE, ENGLISH, parse_language_list
@@ -39,15 +39,8 @@ check_app = typer.Typer(
     subcommand_metavar="",
     context_settings={"allow_interspersed_args": True},
 )
-console = Console()
-err = Console(stderr=True)
 
 REJECTED_NAME = "rejected.jsonl"
-
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
-    raise typer.Exit(code)
 
 
 def _load(spec: str, skip_bad_rows: bool, languages: str | None) -> Dataset:
@@ -130,15 +123,15 @@ def check_cmd(
 ) -> None:
     """Check every text of DATASET and write the gate report."""
     if not 0.0 <= min_pass <= 1.0:
-        _fail(f"--min-pass must lie in [0, 1], got {min_pass}")
+        fail(f"--min-pass must lie in [0, 1], got {min_pass}")
     if save_passed is not None and save_passed.suffix.lower() not in (".jsonl", ".parquet"):
-        _fail(f"--save-passed must name a .jsonl or .parquet file, got {save_passed}")
+        fail(f"--save-passed must name a .jsonl or .parquet file, got {save_passed}")
     try:
         ds = _load(dataset, skip_bad_rows, languages)
     except (DatasetError, ValueError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if not ds.records:
-        _fail(f"{dataset}: no records to check")
+        fail(f"{dataset}: no records to check")
     checks = [c for c in CHECKS if not (no_embedding and c == "similarity")]
     encoder = None
     store = None
@@ -150,7 +143,7 @@ def check_cmd(
         try:
             loaded = load_model("me5-small-nano", num_threads=threads)
         except ModelUnavailable as exc:
-            _fail(f"{exc}\n(or run with --no-embedding to skip the similarity check)")
+            fail(f"{exc}\n(or run with --no-embedding to skip the similarity check)")
         assert isinstance(loaded, DenseEncoder)
         encoder = loaded
         store = EmbeddingStore(cache_dir)
@@ -166,7 +159,7 @@ def check_cmd(
             report = run_gate(ds, encoder=encoder, store=store, checks=checks,
                               thresholds={"similarity_far": far}, progress=progress)
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     target = out if out is not None else Path(f"gate-{ds.name}")
     json_path, md_path = write_report(report, target)
     passed, rejected = split_by_gate(ds, report)

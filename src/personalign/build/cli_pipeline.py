@@ -18,18 +18,15 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
+from personalign.console import console, err, fail
 from personalign.data.errors import DatasetError
 from personalign.models.base import ModelUnavailable
 
-console = Console()
-err = Console(stderr=True)
 log = logging.getLogger("personalign.build")
 
 # Each app is a group whose callback is the command; click groups stop reading options at
@@ -44,13 +41,6 @@ translate_app = typer.Typer(help="Translate a dataset into Indian languages.",
 run_app = typer.Typer(help="Run the whole pipeline: personas -> synthesis -> dedup -> "
                            "translation -> gate -> validation sheets.",
                       add_completion=False, subcommand_metavar="", context_settings=_COMMAND)
-
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    # soft_wrap: no line breaks inside paths and messages (they get copied and grepped)
-    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, markup=True,
-              soft_wrap=True)
-    raise typer.Exit(code)
 
 
 def _setup_logging(verbose: bool, log_file: Path | None = None) -> None:
@@ -88,7 +78,7 @@ def _options(pairs: list[str] | None) -> dict[str, Any]:
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            _fail(f"--option {pair!r}: use KEY=VALUE")
+            fail(f"--option {pair!r}: use KEY=VALUE")
         try:
             out[key.strip()] = json.loads(value)
         except json.JSONDecodeError:
@@ -104,9 +94,9 @@ def _run_guarded(fn: Any) -> Any:
     try:
         return fn()
     except (DatasetError, ValueError, ModelUnavailable) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     except (LLMError, TranslationError) as exc:
-        _fail(f"{exc}\nWhat finished is saved in the work folder: rerun the same command to "
+        fail(f"{exc}\nWhat finished is saved in the work folder: rerun the same command to "
               "resume.", code=3)
 
 
@@ -159,7 +149,7 @@ def synthesize_cmd(
     from personalign.build.synthesis import SynthesisSettings
 
     if out.suffix.lower() not in (".jsonl", ".parquet"):
-        _fail(f"--out must name a .jsonl or .parquet file, got {out}")
+        fail(f"--out must name a .jsonl or .parquet file, got {out}")
     _setup_logging(verbose)
     chat_options: dict[str, Any] = {}
     if backend == "openai":
@@ -262,11 +252,11 @@ def translate_cmd(
     from personalign.languages import resolve
 
     if out.suffix.lower() not in (".jsonl", ".parquet"):
-        _fail(f"--out must name a .jsonl or .parquet file, got {out}")
+        fail(f"--out must name a .jsonl or .parquet file, got {out}")
     if on_reject not in ("skip", "raise"):
-        _fail("--on-reject must be skip or raise")
+        fail("--on-reject must be skip or raise")
     if engine not in pipeline.ENGINES:
-        _fail(f"--engine must be one of {', '.join(pipeline.ENGINES)}")
+        fail(f"--engine must be one of {', '.join(pipeline.ENGINES)}")
     _setup_logging(verbose)
 
     def prepare() -> tuple[Dataset, list[str], str, pipeline.TranslatorSpec]:
@@ -281,7 +271,7 @@ def translate_cmd(
     ds, targets, src, spec = _run_guarded(prepare)
     sources = [r for r in ds.records if r.lang == src]
     if not sources:
-        _fail(f"{dataset}: no {src} records to translate")
+        fail(f"{dataset}: no {src} records to translate")
     work_dir = work or out.with_name(out.name + ".work")
 
     def run() -> tuple[list[Any], dict[str, Any]]:

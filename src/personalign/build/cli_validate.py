@@ -10,14 +10,14 @@ import csv
 import json
 import math
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from personalign.build.agreement import PUBLISHED_COLUMNS, compare_to_published
 from personalign.build.validation import export_sheets, select_pairs, validation_report
+from personalign.console import console, fail
 from personalign.data.errors import DatasetError
 from personalign.data.schema import Dataset
 from personalign.languages import parse_language_list
@@ -28,15 +28,8 @@ validate_app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-console = Console()
-err = Console(stderr=True)
 
 PUBLISHED_TABLE = "agreement_metrics_results.csv"
-
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
-    raise typer.Exit(code)
 
 
 def _load(spec: str, skip_bad_rows: bool) -> Dataset:
@@ -67,13 +60,13 @@ def export_cmd(
     try:
         langs = parse_language_list(languages)
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     try:
         ds = _load(dataset, skip_bad_rows)
         sample = select_pairs(ds, n=n, seed=seed, languages=langs)
         paths = export_sheets(ds, out, n=n, seed=seed, languages=langs)
     except (DatasetError, ValueError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     by = sample["stratify_by"] or "nothing (neither domain nor source is set)"
     table = Table(title=f"{n} pairs of {ds.name}, stratified by {by}, seed {seed}")
     for col in ("stratum", "pairs in all languages", "sampled"):
@@ -131,13 +124,13 @@ def agreement_cmd(
     """Per-language agreement (kappa, weighted kappa, Krippendorff's alpha, Gwet's AC1) with
     bootstrap CIs; compares with agreement_metrics_results.csv when the folder has it."""
     if out is not None and out.suffix.lower() not in (".json", ".csv"):
-        _fail(f"--out {out}: use a .json or .csv file name")
+        fail(f"--out {out}: use a .json or .csv file name")
     try:
         rows = validation_report(folder, n_boot=n_boot, seed=seed)
         published = folder / PUBLISHED_TABLE
         comparison = compare_to_published(rows, published) if published.is_file() else None
     except (DatasetError, ValueError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     table = Table(title=f"inter-rater agreement (95% bootstrap CI, {n_boot} resamples, "
                         f"seed {seed})")
     for col in ("language", "n", "agree %", "kappa", "kappa quad.", "alpha nominal",

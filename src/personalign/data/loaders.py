@@ -34,12 +34,12 @@ import functools
 import json
 import os
 import re
-import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from personalign.atomic import atomic_write
 from personalign.data.errors import DatasetError
 from personalign.data.schema import RECORD_FIELDS, Dataset, Record
 from personalign.languages import ALL_CODES, BY_CODE, ENGLISH, INDIC_CODES, resolve
@@ -214,20 +214,7 @@ def _id_value(value: Any, key: str, path: str | Path, line: int) -> str | Datase
     return text
 
 
-def _atomic_write(path: Path, write: Callable[[Path], object]) -> None:
-    """Write via a temporary file in the same folder, then ``os.replace`` it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        write(tmp)
-        with tmp.open("rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+
 
 
 # --------------------------------------------------------------------------------------
@@ -268,9 +255,9 @@ def save_dataset(ds: Dataset, path: str | Path) -> Path:
                         f"record {r.pair_id} ({r.lang})") + "\n"
             for r in ds.records
         ]
-        _atomic_write(sidecar_path(path),
+        atomic_write(sidecar_path(path),
                       lambda tmp: tmp.write_text(metadata + "\n", encoding="utf-8"))
-        _atomic_write(path, lambda tmp: tmp.write_text("".join(lines), encoding="utf-8"))
+        atomic_write(path, lambda tmp: tmp.write_text("".join(lines), encoding="utf-8"))
         return path
 
     import pyarrow as pa
@@ -287,7 +274,7 @@ def save_dataset(ds: Dataset, path: str | Path) -> Path:
                         for key in RECORD_FIELDS],
                        metadata={PARQUET_META_KEY: metadata.encode("utf-8")})
     table = pa.Table.from_pydict(columns, schema=schema)
-    _atomic_write(path, lambda tmp: pq.write_table(table, tmp))
+    atomic_write(path, lambda tmp: pq.write_table(table, tmp))
     return path
 
 
