@@ -298,8 +298,9 @@ def translate_cmd(
 @run_app.callback(invoke_without_command=True)
 def run_cmd(
     config: Annotated[Path | None, typer.Option(
-        "--config", "-c", help="pipeline.toml ([pipeline], [llm], [personas], [synthesize], "
-                               "[dedup], [translate], [gate], [validation], [ray]).")] = None,
+        "--config", "-c", help="pipeline.toml with sections pipeline, llm, personas, synthesize, "
+                               "dedup, translate, gate, validation, ray (see the example in "
+                               "personalign.build.pipeline.load_config).")] = None,
     work: WorkOpt = None,
     engine: Annotated[str | None, typer.Option(help="local | ray (overrides the config)")
                       ] = None,
