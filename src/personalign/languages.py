@@ -94,29 +94,46 @@ def parse_language_list(spec: str | None) -> list[str] | None:
     return [resolve(part).code for part in spec.split(",") if part.strip()]
 
 
+def _char_class(ch: str, ranges: tuple[tuple[int, int], ...]) -> str:
+    """"i": a letter of the script; "o": a letter outside it; "": not a letter. Combining
+    marks inside the script count as its letters; its digits and dandas do not."""
+    cp = ord(ch)
+    in_script = any(lo <= cp <= hi for lo, hi in ranges)
+    if in_script:
+        if ch.isspace() or ch.isdigit() or ch in "\u0964\u0965\u06d4\u060c\u061f":
+            return ""
+        return "i"
+    return "o" if ch.isalpha() else ""
+
+
+class _ClassTable(dict[int, str]):
+    """``str.translate`` table of one language, filled lazily one character at a time."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__()
+        self.ranges = BY_CODE[code].script_ranges
+
+    def __missing__(self, cp: int) -> str:
+        value = self[cp] = _char_class(chr(cp), self.ranges)
+        return value
+
+
+_CLASS_TABLES: dict[str, _ClassTable] = {}
+
+
 def script_share(text: str, code: str) -> float:
     """Share of the letters in ``text`` that belong to the script of language ``code``.
 
-    share = #letters inside the script's ranges / #letters (str.isalpha, combining marks of
-    Indic scripts count as letters of their script). Returns 1.0 for text with no letters.
+    share = #letters inside the script's ranges / #letters, where letters are characters
+    with ``str.isalpha`` plus the script's combining marks (its digits and dandas are not
+    letters). Returns 1.0 for text with no letters. Each character is classified once per
+    language, then texts are counted with ``str.translate``.
     """
-    ranges = BY_CODE[code].script_ranges
-    letters = 0
-    inside = 0
-    for ch in text:
-        cp = ord(ch)
-        in_script = any(lo <= cp <= hi for lo, hi in ranges)
-        if ch.isalpha() or in_script and not ch.isspace() and not ch.isdigit():
-            if in_script and _is_script_digit_or_punct(ch):
-                continue
-            letters += 1
-            inside += in_script
-    return 1.0 if letters == 0 else inside / letters
-
-
-def _is_script_digit_or_punct(ch: str) -> bool:
-    # Native digits and dandas live inside the script blocks but are not letters.
-    return ch.isdigit() or ch in "\u0964\u0965\u06d4\u060c\u061f"
+    table = _CLASS_TABLES.get(code)
+    if table is None:
+        table = _CLASS_TABLES[code] = _ClassTable(code)
+    classes = text.translate(table)
+    return 1.0 if not classes else classes.count("i") / len(classes)
 
 
 def same_script(a: str, b: str) -> bool:

@@ -64,49 +64,6 @@ class Issue:
         return f"{self.severity}: {self.to_error()}"
 
 
-class _CharClasses(dict[int, str]):
-    """``str.translate`` table for one language: each character becomes "i" (a letter of
-    the language's script, as ``script_share`` counts it), "o" (a letter outside it), or is
-    dropped (not a letter). Filled lazily, one probe per distinct character."""
-
-    def __init__(self, code: str) -> None:
-        super().__init__()
-        self.code = code
-        ranges = BY_CODE[code].script_ranges
-        self.inside_letter = next(chr(cp) for lo, hi in ranges for cp in range(lo, hi + 1)
-                                  if chr(cp).isalpha())
-        self.outside_letter = "a" if BY_CODE[code].script != "Latn" else "\u0915"
-
-    def __missing__(self, cp: int) -> str:
-        # script_share counts characters independently, so probing the character next to a
-        # known letter tells its class: with an outside letter the share is 1/2 only for an
-        # inside letter; with an inside letter it is 1/2 for an outside letter and 1 for a
-        # non-letter.
-        ch = chr(cp)
-        if script_share(ch + self.outside_letter, self.code) == 0.5:
-            value = "i"
-        elif script_share(ch + self.inside_letter, self.code) == 0.5:
-            value = "o"
-        else:
-            value = ""
-        self[cp] = value
-        return value
-
-
-_CLASSES: dict[str, _CharClasses] = {}
-
-
-def fast_script_share(text: str, code: str) -> float:
-    """Exactly ``personalign.languages.script_share(text, code)`` (same counts), about 50x
-    faster on long texts: characters are classified once per language and cached, and a
-    text is then counted with ``str.translate``."""
-    table = _CLASSES.get(code)
-    if table is None:
-        table = _CLASSES[code] = _CharClasses(code)
-    classes = text.translate(table)
-    return 1.0 if not classes else classes.count("i") / len(classes)
-
-
 def _script_names() -> dict[str, str]:
     """One representative language code per script (script tag -> code)."""
     out: dict[str, str] = {}
@@ -123,8 +80,8 @@ def dominant_script(text: str) -> str | None:
     text has no letters."""
     if not any(ch.isalpha() for ch in text):
         return None
-    best = max(_SCRIPT_REPRESENTATIVE.values(), key=lambda code: fast_script_share(text, code))
-    if fast_script_share(text, best) == 0.0:
+    best = max(_SCRIPT_REPRESENTATIVE.values(), key=lambda code: script_share(text, code))
+    if script_share(text, best) == 0.0:
         return "another script"
     return BY_CODE[best].script_name
 
@@ -134,7 +91,7 @@ def check_script(text: str, lang: str) -> tuple[Severity | None, str]:
     declared = BY_CODE[lang]
     if not any(ch.isalpha() for ch in text):
         return "warning", "has no letters"
-    share = fast_script_share(text, lang)
+    share = script_share(text, lang)
     if share >= SCRIPT_WARNING_BELOW:
         return None, ""
     if share < SCRIPT_ERROR_BELOW:

@@ -16,7 +16,7 @@ Empty
     has a negative but which has none itself fails as a missing text.
 
 Script
-    ``share = personalign.data.validate.fast_script_share(t, lang)``: the share of the
+    ``share = personalign.languages.script_share(t, lang)``: the share of the
     text's letters that lie in the declared language's script (native digits and dandas
     are not letters). Fails when ``share < min_script_share`` [0.90].
 
@@ -58,8 +58,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from personalign.data.validate import fast_script_share
-from personalign.languages import BY_CODE, ENGLISH
+from personalign.languages import BY_CODE, ENGLISH, script_share
 
 
 @functools.cache
@@ -113,7 +112,7 @@ def check_empty(text: str | None) -> Finding | None:
 
 
 def check_script(text: str, lang: str, min_share: float) -> Finding | None:
-    share = fast_script_share(text, lang)
+    share = script_share(text, lang)
     if share >= min_share:
         return None
     language = BY_CODE[lang]
@@ -210,7 +209,7 @@ def check_repetition(text: str, *, word_repeat: int, ngram_repeat: int, max_ngra
 
 def latin_share(text: str) -> float:
     """Share of the text's letters in Latin script (1.0 for a text without letters)."""
-    return fast_script_share(text, ENGLISH)
+    return script_share(text, ENGLISH)
 
 
 def check_untranslated(text: str, source: str | None, *, max_source_similarity: float,
