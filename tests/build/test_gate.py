@@ -3,6 +3,7 @@ calibration by hand, splitting, reports, the CLI, and the real mE5 encoder on a 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -18,9 +19,12 @@ from typer.testing import CliRunner
 from personalign.build.gate import (
     GateReport,
     GateThresholds,
+    Review,
+    attach_reviews,
     calibrate,
     lid,
     load_report,
+    load_reviews,
     run_gate,
     split_by_gate,
     text,
@@ -479,14 +483,29 @@ def test_similarity_flags_a_mismatched_translation_and_reuses_the_store(
                       checks=["similarity"], thresholds=th)
     assert report.failed_keys() == {("hin_Deva", "p3")}
     fail = report.failures[0]
-    assert (fail.field, fail.check, fail.value) == ("instruction", "similarity", 0.0)
+    # Cosines (rows Hindi, columns English), one topic each, so 1 or 0. Personas: the
+    # identity. Instructions: p1 maths, p2 cotton, p3 maths (swapped), p4 sleep against
+    # maths, cotton, electricity, sleep. 4 distinct texts a side: k = min(4, 4 - 1) = 3.
+    # p3 instruction: cos 0; its row [1, 0, 0, 0] -> n_x = 1/3; the electricity column is
+    # all 0 -> n_y = 0; margin = 0 - (1/3 + 0) / 2 = -1/6.
+    assert (fail.field, fail.check) == ("instruction", "similarity")
+    assert fail.value == pytest.approx(-1 / 6)
+    assert "margin -0.167 <= threshold +0.000" in fail.reason
     cal = report.calibration["similarity"]
-    # Null: 2 fields x 4 x 3 ordered mismatched pairs = 24 cosines, all 0 except the
-    # swapped p3 instruction against the p1 English instruction (1). The 0.95 quantile,
-    # method "higher": position 0.95 * 23 = 21.85 -> sorted value 22 (0-based) = 0.0.
+    # Null: 2 fields x 4 x 3 ordered mismatched pairs = 24 margins, null(i, j) = cos(i, j)
+    # - (n_x(i) without i's own source + n_y(j) without j's own translation) / 2.
+    # Personas: all 0. Instructions: 0 for 7 pairs, -1/6 for (p2, p1), (p3, p2), (p3, p4),
+    # (p4, p1), and for (p3, p1): 1 - (1/3 + 1/3) / 2 = 2/3 (p3 does translate the p1
+    # instruction). The 0.95 quantile, method "higher": position 0.95 * 23 = 21.85 ->
+    # sorted value 22 (0-based) = 0.0. Matched margins: personas 1 - 1/3 = 2/3, p1
+    # instruction 1 - (1/3 + 2/3) / 2 = 1/2, p2 and p4 2/3, p3 -1/6 <= 0: rejected.
     hin = cal["languages"]["hin_Deva"]
     assert hin["null_n"] == 24 and hin["threshold"] == 0.0 and hin["basis"] == "per-language"
     assert hin["matched_reject_rate"] == pytest.approx(1 / 8)
+    assert hin["score"] == "margin" and hin["k_used"] == {"persona": 3, "instruction": 3}
+    # The raw cosine, reported beside it: null 23 zeros and one 1 -> threshold 0.
+    assert hin["cosine"]["threshold"] == 0.0
+    assert hin["cosine"]["matched_reject_rate"] == pytest.approx(1 / 8)
     assert cal["prompt"] == "query: " and cal["model"] == "topic-mock"
     n_encoded = len(encoder.encoded)
     assert n_encoded == 16  # 8 Hindi + 8 English texts, each once
@@ -503,10 +522,199 @@ def test_similarity_uncalibrated_on_tiny_data_does_not_fail(tmp_path: Path) -> N
     assert report.languages["hin_Deva"].checks["similarity"].applicable == 0
     hin = report.calibration["similarity"]["languages"]["hin_Deva"]
     assert hin["basis"] == "uncalibrated"
+    # A fixed threshold applies to the score in use: margins 2/3, 1/2, -1/6 (see above).
     fixed = run_gate(topic_dataset(swap=True), encoder=TopicEncoder(),
                      store=EmbeddingStore(tmp_path), checks=["similarity"],
-                     thresholds={"similarity_threshold": 0.5})
+                     thresholds={"similarity_threshold": 0.4})
     assert fixed.failed_keys() == {("hin_Deva", "p3")}
+    assert fixed.calibration["similarity"]["languages"]["hin_Deva"]["basis"] == "fixed"
+    fixed = run_gate(topic_dataset(swap=True), encoder=TopicEncoder(),
+                     store=EmbeddingStore(tmp_path), checks=["similarity"],
+                     thresholds={"similarity_threshold": 0.5, "similarity_score": "cosine"})
+    assert fixed.failed_keys() == {("hin_Deva", "p3")}
+    assert fixed.failures[0].value == 0.0  # the cosine
+
+
+class VectorEncoder:
+    """Fake encoder returning given vectors for given texts."""
+
+    kind = "dense"
+    name = "vector-mock"
+
+    def __init__(self, vectors: dict[str, np.ndarray]) -> None:
+        self.vectors = vectors
+
+    def encode(self, texts: Sequence[str], prompt: str = "") -> np.ndarray:
+        return np.stack([self.vectors[t] for t in texts]).astype(np.float32)
+
+    def cache_identity(self) -> dict[str, Any]:
+        return {"model": self.name, "revision": "1"}
+
+
+def hub_dataset(spread: bool) -> tuple[Dataset, VectorEncoder]:
+    """Ten pairs whose persona cosines are set by hand (instructions are left empty, so
+    only personas are judged). Dimensions: e_1..e_10 (one per pair), w (what all texts
+    share), r (the rest of a Hindi persona). English persona j: s_j = 0.8 e_j + 0.6 w.
+    Hindi persona i: t_i = a e_target + g w + sqrt(1 - a^2 - g^2) r, so
+    cos(t_i, s_j) = 0.6 g + 0.8 a [j == target]:
+
+    - p1, p2: "hubs" (generic texts close to everything): a 0.6, g 0.8 -> cos 0.96 to
+      their own source, 0.48 to every other;
+    - p3..p8: ordinary, g 0.5 -> 0.3 to the other sources and, to their own, p3 0.9 and
+      p4..p8 0.5, 0.6, 0.7, 0.8, 0.9 (``spread``: a language whose faithful translations
+      vary widely in cosine) or 0.86, 0.88, 0.9, 0.92, 0.94 (not ``spread``);
+    - p9: 0.45 to its own source, 0.3 to the others: still closest to its own source;
+    - p10: a clear mistranslation: it translates the p3 persona (target e_3), a 0.75,
+      g 0.5 -> 0.9 to s_3, 0.3 to everything else, its own source included.
+    """
+    dim, w, r = 12, 10, 11
+
+    def unit(k: int) -> np.ndarray:
+        v = np.zeros(dim)
+        v[k] = 1.0
+        return v
+
+    own = [0.5, 0.6, 0.7, 0.8, 0.9] if spread else [0.86, 0.88, 0.9, 0.92, 0.94]
+    params = {1: (1, 0.6, 0.8), 2: (2, 0.6, 0.8), 3: (3, 0.75, 0.5), 9: (9, 0.1875, 0.5),
+              10: (3, 0.75, 0.5)}
+    params.update({i: (i, (cos - 0.3) / 0.8, 0.5) for i, cos in zip(range(4, 9), own,
+                                                                     strict=True)})
+    vectors: dict[str, np.ndarray] = {}
+    en, hi = [], []
+    for i in range(1, 11):
+        target, a, g = params[i]
+        vectors[f"en {i}"] = 0.8 * unit(i - 1) + 0.6 * unit(w)
+        vectors[f"hi {i}"] = (a * unit(target - 1) + g * unit(w)
+                              + math.sqrt(max(0.0, 1 - a * a - g * g)) * unit(r))
+        en.append(Record(f"p{i}", "eng_Latn", f"en {i}", ""))
+        hi.append(Record(f"p{i}", "hin_Deva", f"hi {i}", ""))
+    return Dataset("hubs", en + hi), VectorEncoder(vectors)
+
+
+@pytest.mark.parametrize("spread", [True, False])
+def test_margin_passes_a_faithful_low_text_and_fails_a_mistranslation(
+        tmp_path: Path, spread: bool) -> None:
+    ds, encoder = hub_dataset(spread)
+    th = {"similarity_min_null": 50, "similarity_far": 0.05}
+    # The raw cosine: null = the 90 off-diagonal cosines: 0.48 x 18 (hub rows), 0.9 x 1
+    # (p10 against s_3), 0.3 x 71. 0.95 quantile, method "higher": position 0.95 * 89 =
+    # 84.55 -> sorted value 85 (0-based) = 0.48. It rejects p9 (0.45) with p10.
+    cosine = run_gate(ds, encoder=encoder, store=EmbeddingStore(tmp_path),
+                      checks=["similarity"], thresholds={**th, "similarity_score": "cosine",
+                                                         "similarity_outlier_k": None})
+    assert cosine.failed_keys() == {("hin_Deva", "p9"), ("hin_Deva", "p10")}
+    hin = cosine.calibration["similarity"]["languages"]["hin_Deva"]
+    assert hin["threshold"] == pytest.approx(0.48, abs=1e-6) and hin["adequacy"] is None
+    # The margin, k = 4. Neighbour means n_x (row, translation i over sources) and n_y
+    # (column, source j over translations), in full / without the pair's own partner;
+    # c = a text's cosine to its own source (ordinary texts: c >= 0.5):
+    #   rows: hubs (0.96 + 3 * 0.48) / 4 = 0.6 / 0.48; ordinary (c + 0.9) / 4 / 0.3;
+    #         p9 (0.45 + 0.9) / 4 = 0.3375 / 0.3; p10 (0.9 + 0.9) / 4 = 0.45 / 0.45.
+    #   columns: s1, s2 (0.96 + 0.48 + 0.6) / 4 = 0.51 / (0.48 + 0.9) / 4 = 0.345;
+    #         s3 (0.9 + 0.9 + 0.96) / 4 = 0.69 / (0.9 + 0.96 + 0.3) / 4 = 0.54;
+    #         s4..s8 (c + 0.96 + 0.3) / 4 / (0.96 + 0.6) / 4 = 0.39;
+    #         s9 (0.96 + 0.45 + 0.3) / 4 = 0.4275 / 0.39; s10 0.39 / 0.39.
+    # Matched margins: hubs 0.96 - (0.6 + 0.51) / 2 = 0.405, p3 0.9 - (0.45 + 0.69) / 2 =
+    # 0.33, p4..p8 0.75 c - 0.27 >= 0.105, p9 0.45 - (0.3375 + 0.4275) / 2 = 0.0675, p10
+    # 0.3 - (0.45 + 0.39) / 2 = -0.12. Null margins, largest first: (p10, s3) 0.9 - (0.45
+    # + 0.54) / 2 = 0.405, (p1, s2) and (p2, s1) 0.48 - (0.48 + 0.345) / 2 = 0.0675, 14
+    # hub pairs 0.48 - (0.48 + 0.39) / 2 = 0.045, then negatives: the threshold (sorted
+    # value 85 of 90) is 0.045. Identity: p9 (0.0675) passes, p10 (-0.12) fails.
+    # Adequacy (cos <= 0.48 and cos < median - 3.5 * 1.4826 * MAD of the 10 cosines):
+    #   spread: 0.3, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9, 0.9, 0.96, 0.96 -> median 0.75, MAD
+    #     0.18, bound 0.75 - 0.9340 < 0: p9 is within this language's range and passes;
+    #   tight: 0.3, 0.45, 0.86 ... 0.96 -> median 0.9, MAD 0.04, bound 0.9 - 0.2076 =
+    #     0.6924: p9 (0.45) is a low outlier no closer to its source than mismatched
+    #     pairs get (<= 0.48): it fails (an incomplete translation, say).
+    report = run_gate(ds, encoder=encoder, store=EmbeddingStore(tmp_path),
+                      checks=["similarity"], thresholds=th)
+    fails = {f.pair_id: f for f in report.failures}
+    assert set(fails) == ({"p10"} if spread else {"p9", "p10"})
+    assert fails["p10"].value == pytest.approx(-0.12, abs=1e-6)
+    assert "closer to other texts than to its source" in fails["p10"].reason
+    hin = report.calibration["similarity"]["languages"]["hin_Deva"]
+    assert hin["threshold"] == pytest.approx(0.045, abs=1e-6)
+    assert hin["k_used"] == {"persona": 4}  # the instructions are empty
+    assert hin["matched_n"] == 10 and hin["null_n"] == 90
+    assert hin["null_accept_rate"] == pytest.approx(3 / 90)  # 0.405, 0.0675 x 2
+    assert hin["cosine"]["threshold"] == pytest.approx(0.48, abs=1e-6)
+    assert hin["cosine"]["matched_reject_rate"] == pytest.approx(2 / 10)  # p9, p10
+    adequacy, rule = hin["adequacy"], hin["rule"]
+    if spread:
+        assert adequacy["median"] == pytest.approx(0.75) and adequacy["mad"] == pytest.approx(
+            0.18)
+        assert adequacy["bound"] == pytest.approx(0.75 - 3.5 * 1.4826 * 0.18)
+        assert (rule["rejected_identity"], rule["rejected_adequacy_only"]) == (1, 0)
+        # Mismatched pairs let through: those of the margin alone; the adequacy part alone
+        # would let all 90 through here.
+        assert rule["null_accept_rate"] == pytest.approx(3 / 90)
+        assert rule["adequacy_alone_null_accept_rate"] == 1.0
+    else:
+        assert adequacy["median"] == pytest.approx(0.9) and adequacy["mad"] == pytest.approx(
+            0.04)
+        assert adequacy["bound"] == pytest.approx(0.9 - 3.5 * 1.4826 * 0.04)
+        assert fails["p9"].value == pytest.approx(0.45, abs=1e-6)
+        assert "low outlier" in fails["p9"].reason
+        assert (rule["rejected_identity"], rule["rejected_adequacy_only"]) == (1, 1)
+        # Null pairs: the adequacy part rejects every cosine of 0.3 or 0.48; the one at 0.9
+        # (p10, s3) escapes it and has margin 0.405 > 0.045: 1 of 90 gets through.
+        assert rule["null_accept_rate"] == pytest.approx(1 / 90)
+    assert rule["matched_reject_rate"] == pytest.approx(len(fails) / 10)
+    assert report.languages["hin_Deva"].checks["similarity"].applicable == 10
+
+
+def test_neighbourhoods_by_hand() -> None:
+    # Cosines (rows translations t1..t5, columns sources s1..s5): two pairs of similar
+    # topics (1, 2) and (3, 4), and t5 a translation of something close to s1, not s5.
+    m = np.array([[0.8, 0.5, 0.1, 0.1, 0.0],
+                  [0.5, 0.8, 0.1, 0.1, 0.0],
+                  [0.1, 0.1, 0.6, 0.5, 0.0],
+                  [0.1, 0.1, 0.5, 0.6, 0.0],
+                  [0.7, 0.4, 0.0, 0.0, 0.1]])
+    rest = np.sqrt(1 - (m ** 2).sum(axis=1, keepdims=True))
+    trans = np.hstack([m, rest])  # unit rows; the last dimension is orthogonal to sources
+    srcs = np.hstack([np.eye(5), np.zeros((5, 1))])
+    hood = calibrate.neighbourhoods(trans, srcs, list("abcde"), list("ABCDE"), k=2)
+    assert hood is not None and hood.k == 2
+    # n_x: mean of the 2 largest of each row; without the own column: t1 [0.5, 0.1, ...]
+    # -> 0.3; t5's own value (0.1) is not among its 2 largest, so leaving it out changes
+    # nothing (0.55).
+    assert hood.translation == pytest.approx([0.65, 0.65, 0.55, 0.55, 0.55])
+    assert hood.translation_excluding_own == pytest.approx([0.3, 0.3, 0.3, 0.3, 0.55])
+    # n_y: columns; s1 [0.8, 0.5, 0.1, 0.1, 0.7] -> (0.8 + 0.7) / 2, without t1 (0.7 +
+    # 0.5) / 2; s5 [0, 0, 0, 0, 0.1] -> 0.05, without t5 0.
+    assert hood.source == pytest.approx([0.75, 0.65, 0.55, 0.55, 0.05])
+    assert hood.source_excluding_own == pytest.approx([0.6, 0.45, 0.3, 0.3, 0.0])
+    # k is lowered to what there is: 5 distinct texts a side leave 4 neighbours.
+    big = calibrate.neighbourhoods(trans, srcs, list("abcde"), list("ABCDE"), k=10)
+    assert big is not None and big.k == 4
+    assert big.translation[0] == pytest.approx((0.8 + 0.5 + 0.1 + 0.1) / 4)
+    # Duplicate texts are one neighbour: t5 given the text of t4 (and its vector) leaves
+    # 4 distinct translations, so s4's column is [0.1, 0.1, 0.5, 0.6].
+    dup = trans.copy()
+    dup[4] = trans[3]
+    hood = calibrate.neighbourhoods(dup, srcs, list("abcdd"), list("ABCDE"), k=2)
+    assert hood is not None and hood.source[3] == pytest.approx(0.55)
+    assert calibrate.neighbourhoods(trans[:1], srcs[:1], ["a"], ["A"], k=4) is None
+    assert calibrate.neighbourhoods(trans[:2], srcs[:2], ["a", "b"], ["A", "A"], k=4) is None
+
+
+def test_top_values_in_blocks_match_a_full_sort() -> None:
+    rng = np.random.default_rng(3)
+    rows, cols = rng.normal(size=(37, 5)), rng.normal(size=(23, 5))
+    sims = rows @ cols.T
+    row_top, col_top = calibrate._top_values(rows, cols, 4, block=6)
+    assert row_top == pytest.approx(-np.sort(-sims, axis=1)[:, :4])
+    assert col_top == pytest.approx(-np.sort(-sims.T, axis=1)[:, :4])
+
+
+def test_null_pairs_skip_same_text_and_other_fields() -> None:
+    groups = ["persona", "persona", "persona", "instruction", "instruction"]
+    i, j = calibrate.null_pairs(groups, ["a", "a", "b", "c", "d"], 100,
+                                np.random.default_rng(0))
+    pairs = set(zip(i.tolist(), j.tolist(), strict=True))
+    # Persona rows 0 and 1 share the English "a": never a mismatch of each other.
+    assert pairs == {(0, 2), (1, 2), (2, 0), (2, 1), (3, 4), (4, 3)}
 
 
 # --------------------------------------------------------------------------------------
@@ -538,8 +746,10 @@ def test_report_files_round_trip(tmp_path: Path) -> None:
     assert again.to_dict() == json.loads(json.dumps(report.to_dict()))
     assert again.failed_keys() == report.failed_keys()
     md = md_path.read_text(encoding="utf-8")
-    assert "| Odia (ory_Orya) | 1 | 0 | 0.0% |" in md
+    # Odia: 1 record, 2 texts (persona: repetition; instruction: empty), none passing.
+    assert "| Odia (ory_Orya) | 2 | 0 | 0.0% | 1 | 0 | 0.0% |" in md
     assert "repetition" in md and "the word 'ଭିନ୍ନ' is repeated 4 times in a row" in md
+    assert "reviewed by reading" not in md  # no reviews attached
     assert not list((tmp_path / "out").glob(".*tmp"))  # no temporary files left
     umask = os.umask(0)
     os.umask(umask)
@@ -547,6 +757,72 @@ def test_report_files_round_trip(tmp_path: Path) -> None:
         assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
     with pytest.raises(ValueError, match="not a gate report"):
         GateReport.from_dict({"format": "other"})
+    named = write_report(report, tmp_path / "named", json_name="quality.json",
+                         markdown_name="QUALITY.md")
+    assert [p.name for p in named] == ["quality.json", "QUALITY.md"]
+    assert load_report(named[0]).to_dict() == again.to_dict()
+
+
+def test_text_and_record_pass_rates() -> None:
+    report = run_gate(bad_dataset(), checks=TEXT_ONLY)
+    tam = report.languages["tam_Taml"]
+    # Tamil: p1 (persona, instruction), p2 (persona, instruction: fails), p4 (persona,
+    # instruction, negative: missing) -> 7 texts, 5 pass; 3 records, 1 passes.
+    assert (tam.texts, tam.texts_passed, tam.records, tam.records_passed) == (7, 5, 3, 1)
+    assert tam.text_pass_rate == pytest.approx(5 / 7) and tam.pass_rate == pytest.approx(1 / 3)
+    assert report.pass_rates("texts")["tam_Taml"] == pytest.approx(5 / 7)
+    assert report.pass_rates()["tam_Taml"] == pytest.approx(1 / 3)  # records by default
+    doc = report.to_dict()["languages"]["tam_Taml"]
+    assert doc["text_pass_rate"] == pytest.approx(5 / 7)
+    assert doc["record_pass_rate"] == doc["pass_rate"] == pytest.approx(1 / 3)
+    # 5 / 7 = 71% of texts but 33% of records: the two levels answer different questions.
+    assert "tam_Taml" in report.below(0.5) and "tam_Taml" not in report.below(0.5, "texts")
+    with pytest.raises(ValueError, match="level"):
+        report.pass_rates("pairs")
+
+
+def test_reviews_are_checked_against_the_report(tmp_path: Path) -> None:
+    report = run_gate(bad_dataset(), checks=TEXT_ONLY)
+    odia = next(f for f in report.failures if f.lang == "ory_Orya" and f.field == "persona")
+    faithful = Review("ory_Orya", "p3", "persona", "repetition", "faithful",
+                      "read against the English: a deliberate figure of speech", odia.text)
+    fixed = Review("hin_Deva", "p1", "persona", "similarity", "fixed",
+                   "the city was wrong (Chennai, not Kochi); corrected")
+    reviewed = attach_reviews(report, [faithful, fixed])
+    assert reviewed.review_of(odia) == faithful and report.reviews == []
+    path = tmp_path / "review.json"
+    path.write_text(json.dumps({"format": "personalign.gate.review/1",
+                                "reviews": [faithful.to_dict(), fixed.to_dict()]}),
+                    encoding="utf-8")
+    assert load_reviews(path) == [faithful, fixed]
+    json_path, md_path = write_report(reviewed, tmp_path / "out")
+    assert load_report(json_path).reviews == [faithful, fixed]
+    md = md_path.read_text(encoding="utf-8")
+    assert "### Judged faithful (flag reviewed, text kept): 1" in md
+    assert "### Fixed after review: 1" in md and "the city was wrong" in md
+    assert "| p3 | persona | repetition |" in md and "| judged faithful |" in md
+    assert "1 failure(s) judged faithful" in md and "failures not reviewed: 7" in md
+    # Rates are the gate's, reviews or not.
+    assert reviewed.pass_rates() == report.pass_rates()
+
+    def problems(*reviews: Review) -> str:
+        with pytest.raises(ValueError) as err:
+            attach_reviews(report, reviews)
+        return str(err.value)
+
+    assert "does not flag it" in problems(dataclasses.replace(faithful, pair_id="p1"))
+    assert "still flags it" in problems(dataclasses.replace(faithful, verdict="fixed"))
+    assert "text changed" in problems(dataclasses.replace(faithful, text="another text"))
+    assert "reviewed twice" in problems(faithful, faithful)
+    assert "no note" in problems(dataclasses.replace(faithful, note=" "))
+    assert "verdict 'ok'" in problems(dataclasses.replace(faithful, verdict="ok"))
+    path.write_text(json.dumps({"format": "other"}), encoding="utf-8")
+    with pytest.raises(ValueError, match="not a gate review file"):
+        load_reviews(path)
+    path.write_text(json.dumps({"format": "personalign.gate.review/1",
+                                "reviews": [{"lang": "hin_Deva"}]}), encoding="utf-8")
+    with pytest.raises(ValueError, match=r"reviews\[0\] has missing keys"):
+        load_reviews(path)
 
 
 def test_cli_check(tmp_path: Path) -> None:

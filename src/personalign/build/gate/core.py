@@ -15,8 +15,11 @@ when the record or its English source has one). The English source of a text is 
   mostly Latin letters.
 - ``length-ratio`` (non-English with a source): chars ratio to the source inside bounds
   learned per language.
-- ``similarity`` (non-English with a source): cosine of mE5 embeddings to the source above
-  a threshold calibrated per language on mismatched pairs.
+- ``similarity`` (non-English with a source), two parts, on mE5 embeddings: identity,
+  the margin of the cosine to the source over the texts' nearest neighbours (or, with
+  ``similarity_score="cosine"``, the cosine itself) above a threshold calibrated per
+  language on mismatched pairs at a 1% false-accept rate; adequacy, the cosine not both
+  as low as mismatched pairs get and a robust low outlier among the language's texts.
 """
 
 from __future__ import annotations
@@ -204,6 +207,67 @@ def _embed(texts: list[str], encoder: DenseEncoder, store: EmbeddingStore, promp
     return dict(zip(unique, vectors, strict=True))
 
 
+@dataclass
+class _Scores:
+    """Similarity scores of one language's sourced texts (rows) and of its null sample
+    (mismatched pairs; ``null_cosine`` and ``null_margin`` are aligned)."""
+
+    cosine: np.ndarray
+    margin: np.ndarray  # NaN where the margin is undefined (too few texts in the field)
+    n_x: np.ndarray  # mean cosine of the translation's k nearest English sources
+    n_y: np.ndarray  # mean cosine of the source's k nearest translations
+    k_used: dict[str, int]  # field -> neighbours used
+    null_cosine: np.ndarray
+    null_margin: np.ndarray  # NaN for pairs of a field without neighbours
+
+    def identity(self, score: str) -> tuple[np.ndarray, np.ndarray]:
+        """(matched, null) values of the identity score, "margin" or "cosine"."""
+        if score == "margin":
+            return self.margin, self.null_margin
+        return self.cosine, self.null_cosine
+
+
+def _language_scores(group: list[_Item], table: Mapping[str, np.ndarray], th: GateThresholds,
+                     rng: np.random.Generator) -> _Scores:
+    trans = np.stack([table[it.text or ""] for it in group])
+    srcs = np.stack([table[it.source or ""] for it in group])
+    n = len(group)
+    cosine = np.einsum("ij,ij->i", trans, srcs).astype(np.float64)
+    n_x, n_y = np.full(n, np.nan), np.full(n, np.nan)
+    n_x_excl, n_y_excl = np.full(n, np.nan), np.full(n, np.nan)
+    k_used: dict[str, int] = {}
+    for name in TEXT_FIELDS:
+        rows = np.array([i for i, it in enumerate(group) if it.field == name], dtype=np.int64)
+        if len(rows) == 0:
+            continue
+        hood = calibrate.neighbourhoods(trans[rows], srcs[rows],
+                                        [group[i].text or "" for i in rows],
+                                        [group[i].source or "" for i in rows], th.similarity_k)
+        if hood is None:
+            continue
+        k_used[name] = hood.k
+        n_x[rows], n_y[rows] = hood.translation, hood.source
+        n_x_excl[rows], n_y_excl[rows] = hood.translation_excluding_own, hood.source_excluding_own
+    i, j = calibrate.null_pairs([it.field for it in group], [it.source or "" for it in group],
+                                th.similarity_max_null, rng)
+    null_cosine = np.einsum("ij,ij->i", trans[i], srcs[j]).astype(np.float64)
+    null_margin = null_cosine - (n_x_excl[i] + n_y_excl[j]) / 2
+    return _Scores(cosine, cosine - (n_x + n_y) / 2, n_x, n_y, k_used, null_cosine,
+                   null_margin)
+
+
+def _finite(values: np.ndarray) -> np.ndarray:
+    return values[~np.isnan(values)]
+
+
+def _fails(values: np.ndarray, threshold: float | None) -> np.ndarray:
+    """values <= threshold; False where the value is NaN or there is no threshold."""
+    if threshold is None:
+        return np.zeros(len(values), dtype=bool)
+    with np.errstate(invalid="ignore"):
+        return np.asarray(values <= threshold) & ~np.isnan(values)
+
+
 def _similarity_check(items: list[_Item], th: GateThresholds, encoder: DenseEncoder,
                       store: EmbeddingStore, prompt: str,
                       progress: Callable[[int, int], None] | None) -> dict[str, Any]:
@@ -213,40 +277,140 @@ def _similarity_check(items: list[_Item], th: GateThresholds, encoder: DenseEnco
     by_lang: dict[str, list[_Item]] = {}
     for item in sourced:
         by_lang.setdefault(item.lang, []).append(item)
-    matched: dict[str, np.ndarray] = {}
-    null: dict[str, np.ndarray] = {}
+    scores = {lang: _language_scores(group, table, th,
+                                     np.random.default_rng(calibrate.language_seed(th.seed, lang)))
+              for lang, group in by_lang.items()}
+    score = th.similarity_score
+    # Identity: the score (margin or cosine) against its null threshold.
+    cal = calibrate.calibrate_similarity(
+        {lang: _finite(sc.identity(score)[0]) for lang, sc in scores.items()},
+        {lang: _finite(sc.identity(score)[1]) for lang, sc in scores.items()}, th)
+    # Adequacy needs the cosine's own null threshold (always learned, never fixed).
+    cosine_cal = calibrate.calibrate_similarity(
+        {lang: sc.cosine for lang, sc in scores.items()},
+        {lang: sc.null_cosine for lang, sc in scores.items()},
+        dataclasses.replace(th, similarity_threshold=None))
+    languages: dict[str, Any] = {}
     for lang, group in by_lang.items():
-        trans = np.stack([table[it.text or ""] for it in group])
-        srcs = np.stack([table[it.source or ""] for it in group])
-        matched[lang] = np.einsum("ij,ij->i", trans, srcs)
-        rng = np.random.default_rng(calibrate.language_seed(th.seed, lang))
-        null[lang] = calibrate.null_similarities(
-            trans, srcs, [it.field for it in group], [it.source or "" for it in group],
-            th.similarity_max_null, rng)
-    cal = calibrate.calibrate_similarity(matched, null, th)
-    for lang, group in by_lang.items():
-        c = cal[lang]
-        if c.threshold is None:
-            continue
-        for item, cos in zip(group, matched[lang], strict=True):
-            item.results["similarity"] = None if cos > c.threshold else text.Finding(
-                f"cosine similarity to the English source {cos:.3f} <= threshold "
-                f"{c.threshold:.3f} ({c.basis}; a mistranslation or a different text?)",
-                float(cos))
+        sc, c, cc = scores[lang], cal[lang], cosine_cal[lang]
+        bounds = (calibrate.adequacy_bound(sc.cosine, th.similarity_outlier_k)
+                  if th.similarity_outlier_k is not None and cc.threshold is not None else None)
+        bound = bounds.bound if bounds is not None else None
+
+        def adequacy_fails(cos: np.ndarray, cos_threshold: float | None = cc.threshold,
+                           low: float | None = bound) -> np.ndarray:
+            if cos_threshold is None or low is None:
+                return np.zeros(len(cos), dtype=bool)
+            return (cos <= cos_threshold) & (cos < low)
+
+        matched, null = sc.identity(score)
+        identity_fail = _fails(matched, c.threshold)
+        adequacy_fail = adequacy_fails(sc.cosine)
+        null_fail = _fails(null, c.threshold) | adequacy_fails(sc.null_cosine)
+        for row, item in enumerate(group):
+            identity_applies = c.threshold is not None and not math.isnan(matched[row])
+            if not identity_applies and bound is None:
+                continue  # neither part can be judged here: the check does not apply
+            item.results["similarity"] = _similarity_finding(
+                item, row, sc, score, c, cc.threshold, bounds, bool(identity_fail[row]),
+                bool(adequacy_fail[row]))
+        entry = c.to_dict()
+        entry["score"] = score
+        entry["k_used"] = sc.k_used
+        entry["cosine"] = cc.to_dict()
+        entry["adequacy"] = bounds.to_dict() if bounds is not None else None
+        checked = ~np.isnan(matched) if c.threshold is not None else np.zeros(len(matched), bool)
+        checked |= bound is not None
+        entry["rule"] = {
+            "texts_checked": int(checked.sum()),
+            "rejected": int((identity_fail | adequacy_fail).sum()),
+            "rejected_identity": int(identity_fail.sum()),
+            "rejected_adequacy_only": int((adequacy_fail & ~identity_fail).sum()),
+            "matched_reject_rate": (float(np.mean((identity_fail | adequacy_fail)[checked]))
+                                    if checked.any() else None),
+            "null_accept_rate": (float(np.mean(~null_fail)) if len(null) and (
+                c.threshold is not None or bound is not None) else None),
+            # For comparison: the adequacy part alone as the whole rule.
+            "adequacy_alone_null_accept_rate": (
+                float(np.mean(~adequacy_fails(sc.null_cosine)))
+                if len(null) and bound is not None else None),
+        }
+        languages[lang] = entry
     return {
-        "method": ("cosine of L2-normalised embeddings of prompt + text (translation vs "
-                   "its English source, same field); threshold = (1 - far) quantile of the "
-                   "cosines of mismatched pairs (translation vs the English source of another "
-                   "pair, same field, same language), far = "
-                   f"{th.similarity_far}; a text passes when its cosine is above the "
-                   f"threshold. Null: all mismatched pairs, or {th.similarity_max_null} "
-                   f"drawn at random (seed {th.seed} + crc32(language)); pooled over "
-                   f"languages when a language has fewer than {th.similarity_min_null}."),
+        "method": _similarity_method(th),
+        "score": score,
+        "outlier_k": th.similarity_outlier_k,
         "model": getattr(encoder, "name", type(encoder).__name__),
         "identity": encoder.cache_identity(),
         "prompt": prompt,
-        "languages": {lang: c.to_dict() for lang, c in cal.items()},
+        "languages": languages,
     }
+
+
+def _similarity_finding(item: _Item, row: int, sc: _Scores, score: str,
+                        c: calibrate.SimilarityCalibration, cosine_threshold: float | None,
+                        bounds: calibrate.AdequacyBound | None, identity_fail: bool,
+                        adequacy_fail: bool) -> text.Finding | None:
+    cos = float(sc.cosine[row])
+    if identity_fail and score == "margin":
+        k = sc.k_used[item.field]
+        return text.Finding(
+            f"margin {sc.margin[row]:+.3f} <= threshold {c.threshold:+.3f} ({c.basis}): "
+            f"cosine to the English source {cos:.3f}, mean cosine of the {k} nearest "
+            f"neighbours {sc.n_x[row]:.3f} (this text among the English {item.field}s) and "
+            f"{sc.n_y[row]:.3f} (the source among the {item.lang} {item.field}s); closer to "
+            "other texts than to its source: a mistranslation or a different text?",
+            float(sc.margin[row]))
+    if identity_fail:
+        return text.Finding(
+            f"cosine similarity to the English source {cos:.3f} <= threshold "
+            f"{c.threshold:.3f} ({c.basis}; a mistranslation or a different text?)", cos)
+    if adequacy_fail:
+        assert bounds is not None and cosine_threshold is not None
+        return text.Finding(
+            f"cosine to the English source {cos:.3f} is no higher than mismatched pairs reach "
+            f"(threshold {cosine_threshold:.3f}) and a low outlier among the {item.lang} "
+            f"texts (< {bounds.bound:.3f} = median {bounds.median:.3f} - {bounds.k:g} x "
+            f"{bounds.sigma:.4f}): an incomplete or loose translation?", cos)
+    return None
+
+
+def _similarity_method(th: GateThresholds) -> str:
+    null = (f"Null: mismatched pairs (translation vs the English source of another pair, "
+            f"same field, same language): all of them, or {th.similarity_max_null} drawn at "
+            f"random (seed {th.seed} + crc32(language)); pooled over languages when a "
+            f"language has fewer than {th.similarity_min_null}.")
+    cos = ("cos(t, s) = cosine of the L2-normalised embeddings of prompt + text, translation "
+           "t vs its English source s (same field)")
+    if th.similarity_score == "cosine":
+        identity = (f"Identity: {cos}; threshold = (1 - far) quantile of the cosines of "
+                    f"mismatched pairs, far = {th.similarity_far}; the text fails when its "
+                    "cosine is at or below it.")
+    else:
+        identity = (
+            f"Identity: margin(t, s) = cos(t, s) - (n_x(t) + n_y(s)) / 2, where {cos}, n_x(t) "
+            f"is the mean cosine of t's k = {th.similarity_k} nearest English texts of that "
+            "field and n_y(s) the mean cosine of s's k nearest translations of that field in "
+            "the language (the margin of bitext mining, Artetxe and Schwenk 2019: how much "
+            "closer t and s are to each other than to their nearest alternatives, whatever "
+            "the model's cosine scale in the language or for the text). Threshold = (1 - "
+            f"far) quantile of the margins of mismatched pairs, far = {th.similarity_far}, "
+            "each scored as if the translation stood in the other pair's slot (its own "
+            "source and the slot's real translation left out of the neighbours); the text "
+            "fails when its margin is at or below it.")
+    if th.similarity_outlier_k is None:
+        adequacy = "Adequacy part: off."
+    else:
+        adequacy = (
+            "Adequacy: the text also fails when its cosine is at or below the cosine's own "
+            f"(1 - far) null threshold (no higher than mismatched pairs reach) and a low "
+            f"outlier among the language's texts: cos < median - {th.similarity_outlier_k:g} "
+            "x 1.4826 x MAD of the language's matched cosines (the robust rule of the "
+            "length check): a text that still points to its source but carries much less "
+            "of it than the language's translations do (an incomplete or loose translation).")
+    return (f"A text fails the similarity check when either part fails. {identity} "
+            f"{adequacy} {null} The share of mismatched pairs the whole rule lets through "
+            "('null accepted') is at most far: the adequacy part only adds rejections.")
 
 
 def _environment() -> dict[str, Any]:

@@ -5,15 +5,25 @@
 report written earlier. ``write_report`` writes ``gate_report.json`` and
 ``gate_report.md`` atomically (temporary file + ``os.replace``).
 
-Rates: a check's pass rate in a language = texts that passed it / texts it applied to
-(persona, instruction and negative are separate texts; checks that need the English source
-do not apply to English texts or to texts without a source). A record passes when every
-one of its texts passes every check that applied; the language's pass rate is the share
-of its records that pass.
+Rates, per language (persona, instruction and negative are separate texts; checks that
+need the English source do not apply to English texts or to texts without a source):
+
+- a check's pass rate = texts that passed it / texts it applied to;
+- text pass rate = texts that passed every check that applied / texts;
+- record pass rate (``pass_rate``, as in earlier reports) = records all of whose texts
+  passed every check that applied / records.
+
+Reviews (``attach_reviews``, ``load_reviews``): people who read the flagged texts record,
+per failure (language, pair id, field, check), the verdict "faithful" (the text is a
+faithful translation; the flag is a false alarm; the text stays) with a note; "fixed"
+records a text that was flagged, corrected and now passes (what was wrong). The report
+lists both, so no flagged text is dropped or waved through silently. Reviews never change
+a pass rate: the rates are the gate's.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -27,6 +37,8 @@ from personalign.build.gate.settings import CHECKS, SOURCE_CHECKS
 from personalign.languages import ALL_CODES, BY_CODE, ENGLISH
 
 REPORT_FORMAT = "personalign.gate.report/1"
+REVIEW_FORMAT = "personalign.gate.review/1"
+VERDICTS = ("faithful", "fixed")
 JSON_NAME = "gate_report.json"
 MARKDOWN_NAME = "gate_report.md"
 
@@ -59,6 +71,28 @@ class CheckCount:
         return self.passed / self.applicable if self.applicable else None
 
 
+@dataclass(frozen=True)
+class Review:
+    """A person's verdict on one flagged text (module docstring). ``text``: the start of
+    the text as the report shows it (``Failure.text``) when it was reviewed, so a review
+    of a text that has changed since does not silently apply to the new one."""
+
+    lang: str
+    pair_id: str
+    field: str
+    check: str
+    verdict: str  # "faithful" | "fixed"
+    note: str
+    text: str = ""
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        return (self.lang, self.pair_id, self.field, self.check)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 @dataclass
 class LanguageResult:
     """Counts for one language. ``lid`` counts texts by who decided their language
@@ -75,12 +109,19 @@ class LanguageResult:
 
     @property
     def pass_rate(self) -> float | None:
+        """Record pass rate."""
         return self.records_passed / self.records if self.records else None
+
+    @property
+    def text_pass_rate(self) -> float | None:
+        return self.texts_passed / self.texts if self.texts else None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "lang": self.lang, "records": self.records, "records_passed": self.records_passed,
-            "pass_rate": self.pass_rate, "texts": self.texts, "texts_passed": self.texts_passed,
+            "pass_rate": self.pass_rate, "record_pass_rate": self.pass_rate,
+            "texts": self.texts, "texts_passed": self.texts_passed,
+            "text_pass_rate": self.text_pass_rate,
             "checks": {name: {"applicable": c.applicable, "passed": c.passed, "rate": c.rate}
                        for name, c in self.checks.items()},
             "lid": dict(self.lid),
@@ -106,9 +147,15 @@ class GateReport:
     skipped_rows: list[dict[str, Any]] = field(default_factory=list)  # left out by the loader
     environment: dict[str, Any] = field(default_factory=dict)
     created: str = ""
+    reviews: list[Review] = field(default_factory=list)  # see attach_reviews
 
-    def pass_rates(self) -> dict[str, float | None]:
-        return {lang: res.pass_rate for lang, res in self.languages.items()}
+    def pass_rates(self, level: str = "records") -> dict[str, float | None]:
+        """Per language, the record pass rate (``level="records"``) or the text pass rate
+        (``level="texts"``)."""
+        if level not in ("records", "texts"):
+            raise ValueError(f"level must be 'records' or 'texts', got {level!r}")
+        return {lang: res.pass_rate if level == "records" else res.text_pass_rate
+                for lang, res in self.languages.items()}
 
     def failed_keys(self) -> set[tuple[str, str]]:
         """``(lang, pair_id)`` of every record with at least one failure."""
@@ -125,10 +172,15 @@ class GateReport:
         no English records (the hub release has none), so those checks applied nowhere."""
         return ENGLISH not in self.languages and any(c in SOURCE_CHECKS for c in self.checks)
 
-    def below(self, min_pass: float) -> list[str]:
-        """Languages whose record pass rate is under ``min_pass``."""
-        return [lang for lang, rate in self.pass_rates().items()
+    def below(self, min_pass: float, level: str = "records") -> list[str]:
+        """Languages whose record (or, with ``level="texts"``, text) pass rate is under
+        ``min_pass``."""
+        return [lang for lang, rate in self.pass_rates(level).items()
                 if rate is not None and rate < min_pass]
+
+    def review_of(self, failure: Failure) -> Review | None:
+        key = (failure.lang, failure.pair_id, failure.field, failure.check)
+        return next((r for r in self.reviews if r.key == key), None)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -143,6 +195,7 @@ class GateReport:
             "failures": [f.to_dict() for f in self.failures],
             "skipped_rows": self.skipped_rows,
             "environment": self.environment,
+            "reviews": [r.to_dict() for r in self.reviews],
         }
 
     @classmethod
@@ -159,16 +212,73 @@ class GateReport:
             failures=[Failure(**f) for f in doc["failures"]],
             skipped_rows=doc.get("skipped_rows", []), environment=doc.get("environment", {}),
             created=doc.get("created", ""),
+            reviews=[Review(**r) for r in doc.get("reviews", [])],
         )
 
     def to_markdown(self, max_failures: int | None = None) -> str:
         """The report as Markdown; ``max_failures`` caps the failures listed per language
         (None: all of them)."""
-        return _markdown(self, max_failures)
+        return _markdown(self, max_failures, JSON_NAME)
 
 
 def load_report(path: str | Path) -> GateReport:
     return GateReport.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+def load_reviews(path: str | Path) -> list[Review]:
+    """Reviews from a JSON file ``{"format": "personalign.gate.review/1", "reviews":
+    [{"lang", "pair_id", "field", "check", "verdict", "note", "text"}, ...]}``.
+    ValueError naming the file and the entry for anything malformed."""
+    where = Path(path)
+    doc = json.loads(where.read_text(encoding="utf-8"))
+    if not isinstance(doc, dict) or doc.get("format") != REVIEW_FORMAT:
+        raise ValueError(f"{where}: not a gate review file (expected \"format\": "
+                         f"{REVIEW_FORMAT!r})")
+    known = {"lang", "pair_id", "field", "check", "verdict", "note", "text"}
+    out: list[Review] = []
+    for n, entry in enumerate(doc.get("reviews", [])):
+        missing = sorted(known - {"text"} - set(entry))
+        unknown = sorted(set(entry) - known)
+        if missing or unknown:
+            raise ValueError(f"{where}: reviews[{n}] has missing keys {missing} or unknown "
+                             f"keys {unknown}")
+        out.append(Review(**entry))
+    return out
+
+
+def attach_reviews(report: GateReport, reviews: Iterable[Review]) -> GateReport:
+    """``report`` with ``reviews`` attached, after checking each against it: a "faithful"
+    review must name a failure of the report whose text still starts as reviewed; a
+    "fixed" review must name no failure (the corrected text passes). ValueError listing
+    every review that does not fit, and duplicates."""
+    failures = {(f.lang, f.pair_id, f.field, f.check): f for f in report.failures}
+    problems: list[str] = []
+    seen: set[tuple[str, str, str, str]] = set()
+    kept: list[Review] = []
+    for r in reviews:
+        name = f"{r.lang} {r.pair_id} {r.field} {r.check}"
+        if r.key in seen:
+            problems.append(f"{name}: reviewed twice")
+            continue
+        seen.add(r.key)
+        if r.verdict not in VERDICTS:
+            problems.append(f"{name}: verdict {r.verdict!r} is not one of {VERDICTS}")
+        elif not r.note.strip():
+            problems.append(f"{name}: the review has no note (say why)")
+        elif r.verdict == "faithful" and r.key not in failures:
+            problems.append(f"{name}: judged faithful, but the gate does not flag it (remove "
+                            "the review, or mark it 'fixed' if the text was corrected)")
+        elif r.verdict == "faithful" and r.text and r.text != failures[r.key].text:
+            problems.append(f"{name}: the text changed since it was reviewed; review it "
+                            "again")
+        elif r.verdict == "fixed" and r.key in failures:
+            problems.append(f"{name}: marked fixed, but the gate still flags it "
+                            f"({failures[r.key].reason})")
+        kept.append(r)
+    if problems:
+        raise ValueError("reviews that do not fit this gate report:\n  " +
+                         "\n  ".join(problems))
+    return dataclasses.replace(report, reviews=kept)
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
@@ -205,13 +315,16 @@ def _finite(obj: Any) -> Any:
 
 
 def write_report(report: GateReport, out_dir: str | Path,
-                 max_markdown_failures: int | None = None) -> tuple[Path, Path]:
-    """Write ``gate_report.json`` and ``gate_report.md`` into ``out_dir`` (created if
-    needed), each atomically. Returns both paths."""
+                 max_markdown_failures: int | None = None, *, json_name: str = JSON_NAME,
+                 markdown_name: str = MARKDOWN_NAME) -> tuple[Path, Path]:
+    """Write ``gate_report.json`` and ``gate_report.md`` (or ``json_name`` and
+    ``markdown_name``) into ``out_dir`` (created if needed), each atomically. Returns both
+    paths."""
     out = Path(out_dir)
     doc = json.dumps(_finite(report.to_dict()), indent=1, ensure_ascii=False, allow_nan=False)
-    json_path = atomic_write_text(out / JSON_NAME, doc + "\n")
-    md_path = atomic_write_text(out / MARKDOWN_NAME, report.to_markdown(max_markdown_failures))
+    json_path = atomic_write_text(out / json_name, doc + "\n")
+    md_path = atomic_write_text(out / markdown_name,
+                                _markdown(report, max_markdown_failures, json_name))
     return json_path, md_path
 
 
@@ -252,7 +365,11 @@ def _ordered(langs: Iterable[str]) -> list[str]:
     return [c for c in ALL_CODES if c in present] + sorted(present - set(ALL_CODES))
 
 
-def _markdown(report: GateReport, max_failures: int | None) -> str:
+def _texts_failing(report: GateReport) -> int:
+    return len({(f.lang, f.pair_id, f.field) for f in report.failures})
+
+
+def _markdown(report: GateReport, max_failures: int | None, json_name: str) -> str:
     lines = [f"# Quality gate: {report.dataset}", ""]
     lines.append(f"- dataset fingerprint: `{report.fingerprint}`")
     if report.created:
@@ -264,8 +381,15 @@ def _markdown(report: GateReport, max_failures: int | None) -> str:
     if report.source_missing():
         lines.append(f"- no {ENGLISH} records: the checks against the English source "
                      "(identity in untranslated, length-ratio, similarity) applied nowhere")
-    lines.append(f"- records failing: {len(report.failed_keys())}; failures: "
-                 f"{len(report.failures)}")
+    lines.append(f"- texts failing: {_texts_failing(report)}; records failing: "
+                 f"{len(report.failed_keys())}; failures: {len(report.failures)}")
+    if report.reviews:
+        faithful = sum(r.verdict == "faithful" for r in report.reviews)
+        fixed = sum(r.verdict == "fixed" for r in report.reviews)
+        unreviewed = sum(report.review_of(f) is None for f in report.failures)
+        lines.append(f"- reviewed by reading against the English: {faithful} failure(s) "
+                     f"judged faithful (false alarms, texts kept), {fixed} text(s) fixed; "
+                     f"failures not reviewed: {unreviewed}")
     if report.skipped_rows:
         lines.append(f"- rows the loader left out (not checked): {len(report.skipped_rows)}")
         for row in report.skipped_rows:
@@ -275,13 +399,16 @@ def _markdown(report: GateReport, max_failures: int | None) -> str:
 
     langs = _ordered(report.languages)
     lines += ["## Pass rates", "",
-              "Record pass rate (all texts of the record pass every check that applies) and, "
-              "per check, the share of texts that pass it (– : not applicable).", ""]
-    header = ["language", "records", "passed", "pass rate", *report.checks]
+              "Text pass rate: texts (persona, instruction, negative) that pass every check "
+              "that applies to them. Record pass rate: records all of whose texts pass. Per "
+              "check: the share of texts that pass it (– : not applicable).", ""]
+    header = ["language", "texts", "passed", "text pass rate", "records", "passed",
+              "record pass rate", *report.checks]
     rows = []
     for lang in langs:
         res = report.languages[lang]
-        rows.append([_name(lang), res.records, res.records_passed, _pct(res.pass_rate),
+        rows.append([_name(lang), res.texts, res.texts_passed, _pct(res.text_pass_rate),
+                     res.records, res.records_passed, _pct(res.pass_rate),
                      *(_pct(res.checks[c].rate if c in res.checks else None)
                        for c in report.checks)])
     lines += [*_table(header, rows), ""]
@@ -318,22 +445,9 @@ def _markdown(report: GateReport, max_failures: int | None) -> str:
 
     sim = report.calibration.get("similarity")
     if sim:
-        lines += ["## Similarity threshold", "", sim["method"], "",
-                  f"Model: `{sim.get('model')}`, prompt {sim.get('prompt')!r}.", ""]
-        rows = []
-        for lang in _ordered(sim["languages"]):
-            c = sim["languages"][lang]
-            mq, nq = c.get("matched_quantiles", {}), c.get("null_quantiles", {})
-            rows.append([
-                _name(lang), _num(c["threshold"]), c["basis"], c["null_n"],
-                _pct(c["null_accept_rate"]), c["matched_n"], _pct(c["matched_reject_rate"]),
-                _num(c["auroc"]),
-                " / ".join(_num(mq.get(k)) for k in ("q01", "q05", "q50")),
-                " / ".join(_num(nq.get(k)) for k in ("q50", "q95", "q99")),
-            ])
-        lines += [*_table(["language", "threshold", "basis", "null pairs", "null accepted",
-                           "matched", "matched rejected", "AUROC", "matched q01/q05/q50",
-                           "null q50/q95/q99"], rows), ""]
+        lines += _similarity_markdown(sim)
+
+    lines += _reviews_markdown(report)
 
     lines += ["## Failures", ""]
     if not report.failures:
@@ -346,9 +460,103 @@ def _markdown(report: GateReport, max_failures: int | None) -> str:
         n_records = len({f.pair_id for f in fails})
         lines += [f"### {_name(lang)}: {len(fails)} failure(s) in {n_records} record(s)", ""]
         shown = fails if max_failures is None else fails[:max_failures]
-        rows = [[f.pair_id, f.field, f.check, f.reason, f.text] for f in shown]
-        lines += _table(["pair id", "field", "check", "why", "text"], rows)
+        rows = []
+        for f in shown:
+            review = report.review_of(f)
+            rows.append([f.pair_id, f.field, f.check, f.reason, f.text,
+                         "not reviewed" if review is None else f"judged {review.verdict}"])
+        lines += _table(["pair id", "field", "check", "why", "text", "review"], rows)
         if len(shown) < len(fails):
-            lines.append(f"\n... and {len(fails) - len(shown)} more (see {JSON_NAME})")
+            lines.append(f"\n... and {len(fails) - len(shown)} more (see {json_name})")
         lines.append("")
     return "\n".join(lines)
+
+
+def _similarity_markdown(sim: dict[str, Any]) -> list[str]:
+    score = sim.get("score", "cosine")
+    lines = ["## Cross-lingual similarity", "", sim["method"], "",
+             f"Model: `{sim.get('model')}`, prompt {sim.get('prompt')!r}. Identity score: "
+             f"{score}.", ""]
+    langs = _ordered(sim["languages"])
+    rows = []
+    for lang in langs:
+        c = sim["languages"][lang]
+        cos = c.get("cosine") or {}
+        adequacy = c.get("adequacy") or {}
+        rule = c.get("rule") or {}
+        k_used = c.get("k_used") or {}
+        rows.append([
+            _name(lang), ", ".join(sorted({str(k) for k in k_used.values()})) or "–",
+            _num(c["threshold"]), c["basis"], _num(cos.get("threshold")),
+            _num(adequacy.get("bound")), rule.get("texts_checked", "–"),
+            rule.get("rejected_identity", "–"), rule.get("rejected_adequacy_only", "–"),
+            _pct(rule.get("matched_reject_rate")), c["null_n"],
+            _pct(rule.get("null_accept_rate")),
+        ])
+    lines += ["The rule, per language: identity threshold (on the "
+              f"{score}), cosine threshold and outlier bound (adequacy), texts rejected by "
+              "each part, and the share of mismatched pairs the whole rule lets through.", ""]
+    lines += [*_table(["language", "k", f"{score} threshold", "basis", "cosine threshold",
+                       "outlier bound", "texts checked", "rejected: identity",
+                       "rejected: adequacy only", "matched rejected", "null pairs",
+                       "null accepted"], rows), ""]
+    rows = []
+    for lang in langs:
+        c = sim["languages"][lang]
+        cos = c.get("cosine") or {}
+        rule = c.get("rule") or {}
+        mq, nq = c.get("matched_quantiles", {}), c.get("null_quantiles", {})
+        cmq, cnq = cos.get("matched_quantiles", {}), cos.get("null_quantiles", {})
+        rows.append([
+            _name(lang),
+            " / ".join(_num(mq.get(k)) for k in ("q01", "q05", "q50")),
+            " / ".join(_num(nq.get(k)) for k in ("q50", "q95", "q99")),
+            _num(c.get("auroc"), 4),
+            " / ".join(_num(cmq.get(k)) for k in ("q01", "q05", "q50")),
+            " / ".join(_num(cnq.get(k)) for k in ("q50", "q95", "q99")),
+            _num(cos.get("auroc"), 4), _pct(cos.get("matched_reject_rate")),
+            _pct(rule.get("adequacy_alone_null_accept_rate")),
+        ])
+    lines += ["Distributions (matched: each text with its own source; null: mismatched "
+              "pairs) and, for comparison, two single-part rules the gate does not apply: "
+              "the raw cosine alone (its share of matched texts rejected) and "
+              "the adequacy part alone (its share of mismatched pairs let through).", ""]
+    lines += [*_table(["language", f"{score} matched q01/q05/q50", f"{score} null "
+                       "q50/q95/q99", f"{score} AUROC", "cosine matched q01/q05/q50",
+                       "cosine null q50/q95/q99", "cosine AUROC",
+                       "cosine alone: matched rejected",
+                       "adequacy alone: null accepted"], rows), ""]
+    return lines
+
+
+def _review_order(r: Review) -> tuple[int, str, str, int]:
+    lang = ALL_CODES.index(r.lang) if r.lang in ALL_CODES else len(ALL_CODES)
+    fields = ("persona", "instruction", "negative")
+    return (lang, r.pair_id, r.field, fields.index(r.field) if r.field in fields else 3)
+
+
+def _reviews_markdown(report: GateReport) -> list[str]:
+    if not report.reviews:
+        return []
+    lines = ["## Review of flagged texts", "",
+             "Each flagged text was read against its English source. 'Judged faithful': "
+             "the translation is faithful and the flag is a false alarm; the text is kept "
+             "as it is and still counts as failing in the rates above. 'Fixed': the text "
+             "was flagged, found wrong and corrected; the corrected text passes.", ""]
+    faithful = [r for r in report.reviews if r.verdict == "faithful"]
+    fixed = [r for r in report.reviews if r.verdict == "fixed"]
+    failures = {(f.lang, f.pair_id, f.field, f.check): f for f in report.failures}
+    for title, group in (("Judged faithful (flag reviewed, text kept)", faithful),
+                         ("Fixed after review", fixed)):
+        lines += [f"### {title}: {len(group)}", ""]
+        if not group:
+            lines += ["None.", ""]
+            continue
+        rows = []
+        for r in sorted(group, key=_review_order):
+            f = failures.get(r.key)
+            rows.append([_name(r.lang), r.pair_id, r.field, r.check,
+                         _num(f.value) if f is not None else "–", r.note])
+        lines += [*_table(["language", "pair id", "field", "check", "value now", "note"],
+                          rows), ""]
+    return lines

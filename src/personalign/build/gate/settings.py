@@ -18,6 +18,9 @@ CHECKS: tuple[str, ...] = (
 SOURCE_CHECKS: frozenset[str] = frozenset({"untranslated", "length-ratio", "similarity"})
 # The record fields that hold text, in report order.
 TEXT_FIELDS: tuple[str, ...] = ("persona", "instruction", "negative")
+# What the similarity check thresholds (definitions in gate.calibrate): the margin of the
+# cosine over the texts' nearest neighbours (default), or the raw cosine.
+SIMILARITY_SCORES: tuple[str, ...] = ("margin", "cosine")
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,8 @@ class GateThresholds:
     for the exact definitions). ``length_bounds`` and ``similarity_threshold`` fix values
     that are otherwise learned from the dataset: per language code (``{"hin_Deva": ...}``)
     or, for the similarity, one float for every language. Languages left out are learned.
+    ``similarity_threshold`` is a threshold on the score named by ``similarity_score``
+    (a margin for "margin", a cosine for "cosine").
     """
 
     # language id
@@ -50,7 +55,13 @@ class GateThresholds:
     length_min_samples: int = 20
     length_sigma_floor: float = 0.05
     length_bounds: Mapping[str, tuple[float, float]] | None = None
-    # similarity: cosine threshold at a false-accept rate on mismatched pairs
+    # similarity: threshold on a score (margin or cosine) at a false-accept rate on
+    # mismatched pairs; margin over the mean cosine of k nearest neighbours
+    similarity_score: str = "margin"
+    similarity_k: int = 4
+    # adequacy: also fail a cosine at or below its null threshold that is a low outlier
+    # (median - k * 1.4826 * MAD of the language's matched cosines); None: off
+    similarity_outlier_k: float | None = 3.5
     similarity_far: float = 0.01
     similarity_threshold: float | Mapping[str, float] | None = None
     similarity_min_null: int = 1000
@@ -66,6 +77,9 @@ class GateThresholds:
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 problems.append(f"{name} must lie in [0, 1], got {value}")
+        if self.similarity_score not in SIMILARITY_SCORES:
+            problems.append(f"similarity_score must be one of {', '.join(SIMILARITY_SCORES)}, "
+                            f"got {self.similarity_score!r}")
         if not 0.0 < self.similarity_far < 1.0:
             problems.append(f"similarity_far must lie in (0, 1), got {self.similarity_far}")
         for name, least in (("word_repeat", 2), ("ngram_repeat", 2), ("max_ngram", 2),
@@ -73,9 +87,13 @@ class GateThresholds:
                             ("min_distinct_tokens", 1), ("lid_min_letters", 0),
                             ("lid_confirm_letters", 0),
                             ("length_min_samples", 2), ("similarity_min_null", 1),
-                            ("similarity_max_null", 1), ("batch_size", 1)):
+                            ("similarity_max_null", 1), ("similarity_k", 1),
+                            ("batch_size", 1)):
             if getattr(self, name) < least:
                 problems.append(f"{name} must be >= {least}, got {getattr(self, name)}")
+        if self.similarity_outlier_k is not None and self.similarity_outlier_k <= 0:
+            problems.append(f"similarity_outlier_k must be > 0 or None, got "
+                            f"{self.similarity_outlier_k}")
         if self.length_k <= 0 or self.length_sigma_floor < 0:
             problems.append("length_k must be > 0 and length_sigma_floor >= 0")
         if self.length_bounds is not None:
