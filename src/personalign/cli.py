@@ -329,7 +329,7 @@ def bench(
     from personalign.data.loaders import load_dataset
     from personalign.embeddings import DenseViews
     from personalign.results import write_json
-    from personalign.runner import RunConfig, _view_requests, build_tables, evaluate
+    from personalign.runner import RunConfig, build_tables, evaluate, view_requests
     from personalign.store import EmbeddingStore
     from personalign.tasks.classification import build_design
 
@@ -354,7 +354,7 @@ def bench(
             config.tasks else None
         by_prompt: dict[str, dict[str, None]] = {}
         views = DenseViews(m, EmbeddingStore(Path(tempfile.mkdtemp())))
-        for view, texts in _view_requests(tables, config.tasks, design):
+        for view, texts in view_requests(tables, config.tasks, design):
             by_prompt.setdefault(views.prompt_of(view), {}).update(dict.fromkeys(texts))
         t0 = time.perf_counter()
         for prompt, bucket in by_prompt.items():

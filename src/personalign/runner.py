@@ -116,7 +116,7 @@ def evaluate(
         dense = None if model.lexical else DenseViews(model, store)
         lexical = LexicalViews(model) if model.lexical else None
         if dense is not None:
-            requests = _view_requests(tables, config.tasks, design)
+            requests = view_requests(tables, config.tasks, design)
             te = time.perf_counter()
             dense.prepare(requests, on_plan=partial(progress.start, f"embed {model.name}"),
                           on_batch=progress.advance)
@@ -175,7 +175,7 @@ def evaluate(
     return out
 
 
-def _view_requests(
+def view_requests(
     tables: Table, tasks: list[TaskName], design: T4Design | None
 ) -> list[tuple[View, list[str]]]:
     """Every (view, texts) pair the selected tasks will ask for."""
