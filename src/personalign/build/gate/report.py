@@ -26,13 +26,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from personalign.atomic import atomic_write_text
 from personalign.build.gate.settings import CHECKS, SOURCE_CHECKS
 from personalign.languages import ALL_CODES, BY_CODE, ENGLISH
 
@@ -280,27 +279,6 @@ def attach_reviews(report: GateReport, reviews: Iterable[Review]) -> GateReport:
                          "\n  ".join(problems))
     return dataclasses.replace(report, reviews=kept)
 
-
-def atomic_write_text(path: str | Path, text: str) -> Path:
-    """Write ``text`` (UTF-8) to a temporary file in the target folder, fsync, give it the
-    usual permissions (0666 minus the umask: mkstemp's 0600 would hide a report from the
-    people it is for), then ``os.replace`` it into place."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
 
 
 def _finite(obj: Any) -> Any:
