@@ -34,7 +34,9 @@ PA_PROVENANCE = (
     "x 12 pairs, each with an authored hard negative and the reason it does not fit), then "
     "translated into the 12 Indian languages by the same LLM-assisted team (no machine "
     "translation system); no human native speaker has validated the text yet; see "
-    "personalign/datasets/pa_authored/AUTHORING.md"
+    "personalign/datasets/pa_authored/AUTHORING.md. Revision 1: even pair numbers carry an "
+    "anchored instruction (names one or two details of the persona's situation), odd ones "
+    "the original implicit instruction"
 )
 PA_LICENSE = "CC-BY-4.0"
 HUB_PUBLISHED_RECORDS = 600_000  # 50,000 pairs x 12 languages, as published
