@@ -44,6 +44,7 @@ from typing import Any, Literal
 
 from filelock import FileLock
 
+from personalign.build.synthesis.checkpoint import append_lines, parse_line
 from personalign.build.translators import (
     CT2Translator,
     HFSeq2SeqTranslator,
@@ -118,7 +119,7 @@ def read_checkpoint(
         if keep == 0:
             return None, {}
     lines = data.decode("utf-8").split("\n")[:-1]
-    header = _parse_line(lines[0], path, 1)
+    header = parse_line(lines[0], path, 1)
     if header.get("format") != CHECKPOINT_FORMAT or "identity_hash" not in header:
         raise DatasetError(
             f"not a translation checkpoint (expected a header with format {CHECKPOINT_FORMAT})",
@@ -133,7 +134,7 @@ def read_checkpoint(
         )
     done: dict[tuple[str, str], tuple[Record, str, int]] = {}
     for number, line in enumerate(lines[1:], start=2):
-        row = _parse_line(line, path, number)
+        row = parse_line(line, path, number)
         try:
             record = Record(**row["record"])
             src_sha = str(row["src_sha256"])
@@ -149,36 +150,6 @@ def read_checkpoint(
             )
         done[key] = (record, src_sha, number)
     return header, done
-
-
-def _parse_line(line: str, path: Path, number: int) -> dict[str, Any]:
-    try:
-        obj = json.loads(line)
-    except json.JSONDecodeError as err:
-        raise DatasetError(
-            f"invalid JSON ({err.msg}); the checkpoint is damaged: remove this line (its unit "
-            "will be translated again) or start a new checkpoint", path=path, line=number,
-        ) from None
-    if not isinstance(obj, dict):
-        raise DatasetError("checkpoint line is not a JSON object", path=path, line=number)
-    return obj
-
-
-def _append(path: Path, rows: list[dict[str, Any]]) -> None:
-    """Append JSON lines in one write, then flush and fsync (a crash keeps whole batches,
-    except possibly a torn last line, which ``read_checkpoint`` drops)."""
-    new = not path.exists()
-    text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-    with path.open("a", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    if new:  # make the new directory entry durable as well
-        fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def translate_dataset(
@@ -228,7 +199,7 @@ def translate_dataset(
     with FileLock(str(path) + ".lock"):
         header, done = read_checkpoint(path, id_hash)
         if header is None:
-            _append(path, [{"format": CHECKPOINT_FORMAT, "identity_hash": id_hash,
+            append_lines(path, [{"format": CHECKPOINT_FORMAT, "identity_hash": id_hash,
                             "translator": identity}])
         results: dict[tuple[str, str], Record] = {}
         for key, (record, src_sha, line) in done.items():
@@ -256,7 +227,7 @@ def translate_dataset(
                         log.warning("skipping %d records into %s (%s): %s", len(batch), tgt,
                                     ", ".join(r.pair_id for r in batch), err.reason)
                         continue
-                    _append(path, [
+                    append_lines(path, [
                         {"record": rec.to_dict(), "src_lang": src_lang,
                          "src_sha256": source_sha256(src)}
                         for rec, src in zip(made, batch, strict=True)

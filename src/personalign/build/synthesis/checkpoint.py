@@ -98,13 +98,14 @@ def append_lines(path: Path, rows: Sequence[dict[str, Any]]) -> None:
         _fsync_dir(path.parent)
 
 
-def _parse(line: str, path: Path, number: int) -> dict[str, Any]:
+def parse_line(line: str, path: Path, number: int) -> dict[str, Any]:
+    """One checkpoint line as a JSON object; DatasetError naming the file and line if not."""
     try:
         obj = json.loads(line)
     except json.JSONDecodeError as err:
         raise DatasetError(
             f"invalid JSON ({err.msg}); the checkpoint is damaged: remove this line (its unit "
-            "will be done again) or start a new work folder", path=path, line=number,
+            "will be done again) or start a new checkpoint", path=path, line=number,
         ) from None
     if not isinstance(obj, dict):
         raise DatasetError("checkpoint line is not a JSON object", path=path, line=number)
@@ -134,13 +135,13 @@ def read_file(path: Path, *, repair: bool) -> tuple[dict[str, Any] | None, list[
         if keep == 0:
             return None, []
     lines = data.decode("utf-8").split("\n")[:-1]
-    header = _parse(lines[0], path, 1)
+    header = parse_line(lines[0], path, 1)
     if header.get("format") != FORMAT or "identity_hash" not in header:
         raise DatasetError(f"not a build checkpoint (expected a header with format {FORMAT})",
                            path=path, line=1)
     units: list[Unit] = []
     for number, line in enumerate(lines[1:], start=2):
-        row = _parse(line, path, number)
+        row = parse_line(line, path, number)
         try:
             status = row["status"]
             if status not in ("ok", "rejected"):
